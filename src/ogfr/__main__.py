@@ -1,0 +1,5 @@
+import sys
+
+from ogfr.cli import main
+
+sys.exit(main())

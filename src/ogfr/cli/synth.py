@@ -1,0 +1,11 @@
+"""`ogfr synth`: placeholder until its owner lands it (replaced, never shipped as is)."""
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("ogfr synth is not built yet")

@@ -1,0 +1,55 @@
+"""Body-part vocabulary shared by the synthetic generator, the parsing backends, the model and the figures.
+
+Part-label maps everywhere in ogfr are integer maps with values 0..K (K = 8): 0 is background and
+1..K are the fine body parts of the paper (§3.1.1). Coarse parts (C of them) group fine parts for the
+occlusion code z (eq. 1-2); the paper's default C = 4 is {head, arms, torso, legs}.
+"""
+
+from __future__ import annotations
+
+PART_NAMES: tuple[str, ...] = (
+    "background",
+    "head",
+    "left_arm",
+    "right_arm",
+    "torso",
+    "left_leg",
+    "right_leg",
+    "left_foot",
+    "right_foot",
+)
+NUM_PARTS = len(PART_NAMES) - 1  # K = 8 body parts (background excluded)
+
+# Fine part indices (1..K) per coarse part, for each C of the paper's Figure 4.
+COARSE_GROUPS: dict[int, tuple[tuple[int, ...], ...]] = {
+    1: ((1, 2, 3, 4, 5, 6, 7, 8),),
+    2: ((1, 2, 3, 4), (5, 6, 7, 8)),  # upper body, lower body
+    4: ((1,), (2, 3), (4,), (5, 6, 7, 8)),  # head, arms, torso, legs (+ feet)
+    8: ((1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)),
+}
+COARSE_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("body",),
+    2: ("upper", "lower"),
+    4: ("head", "arms", "torso", "legs"),
+    8: PART_NAMES[1:],
+}
+
+# RGB colours for drawing part maps (index = part id).
+PART_COLORS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+)
+
+
+def coarse_groups(num_coarse: int) -> tuple[tuple[int, ...], ...]:
+    """Fine part ids (1..K) of each of the ``num_coarse`` coarse parts; C must be 1, 2, 4 or 8."""
+    if num_coarse not in COARSE_GROUPS:
+        raise ValueError(f"num_coarse must be one of {sorted(COARSE_GROUPS)}, got {num_coarse}")
+    return COARSE_GROUPS[num_coarse]
