@@ -1,0 +1,341 @@
+"""The ablation study of the paper's Tables 4 and 5 on the synthetic occluded benchmark.
+
+Each row of a table is a set of config overrides (``model.oavit``, ``model.fep``, ``model.kd``,
+``model.mask``) applied to one training preset; every row is trained with the same budget and several
+seeds, evaluated on the occluded queries, and aggregated (mean and sample standard deviation over seeds)
+into a Markdown table next to the paper's numbers.
+
+The runner never imports the engine at module import time: ``run_study`` takes a ``train_fn`` (the
+default one, ``engine_train_fn``, calls ``ogfr.engine``), so the row definitions, aggregation and
+table writer can be used and tested on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+RowSet = Literal["table4", "table5", "all"]
+# (overrides, run directory) -> metrics dict with at least "rank1" and "map" (fractions in [0, 1]).
+TrainFn = Callable[[list[str], Path], dict[str, float]]
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row of the paper's Table 4 or 5: a name, the model switches, and the paper's numbers."""
+
+    key: str  # stable identifier, used as the run directory name
+    table: Literal["table4", "table5"]
+    label: str  # what the paper's row says, in words
+    oavit: bool
+    fep: Literal["teacher", "student", "both", "none"]
+    kd: bool
+    mask: Literal["none", "random", "background", "agent"]
+    paper_rank1: float  # Occluded-Duke, percent
+    paper_map: float
+
+    def switches(self) -> dict[str, object]:
+        """The model settings of this row (``model.<name>`` in the engine config)."""
+        return {"oavit": self.oavit, "fep": self.fep, "kd": self.kd, "mask": self.mask}
+
+    def overrides(self) -> list[str]:
+        """``key=value`` overrides that turn the preset into this row (every switch set explicitly)."""
+        return [f"model.{k}={_fmt_value(v)}" for k, v in self.switches().items()]
+
+
+def _fmt_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Table 4: each component in turn. FEP-S / FEP-T = FEP in the student / teacher branch; without KD the
+# model has one branch (on the occluded view), so "FEP-S" without KD is FEP in that single branch.
+TABLE4: tuple[AblationRow, ...] = (
+    AblationRow(
+        "t4_baseline", "table4", "baseline (ViT + occlusion aug.)", False, "none", False, "agent", 65.8, 58.4
+    ),
+    AblationRow("t4_oavit", "table4", "+ OA-ViT", True, "none", False, "agent", 68.5, 60.3),
+    AblationRow(
+        "t4_fep", "table4", "+ OA-ViT + FEP (single branch)", True, "student", False, "agent", 72.5, 61.1
+    ),
+    AblationRow("t4_kd_fep_s", "table4", "+ KD, FEP in student", True, "student", True, "agent", 73.1, 62.3),
+    AblationRow("t4_kd_fep_both", "table4", "+ KD, FEP in both", True, "both", True, "agent", 74.3, 63.6),
+    AblationRow(
+        "t4_full", "table4", "full OGFR (KD, FEP in teacher)", True, "teacher", True, "agent", 76.6, 64.7
+    ),
+)
+
+# Table 5: the erasing mask of FEP inside the full model.
+TABLE5: tuple[AblationRow, ...] = (
+    AblationRow("t5_none", "table5", "no erasing mask (w/o)", True, "teacher", True, "none", 74.5, 64.3),
+    AblationRow("t5_random", "table5", "random mask (R)", True, "teacher", True, "random", 74.4, 63.7),
+    AblationRow(
+        "t5_background",
+        "table5",
+        "background + occlusion mask (A)",
+        True,
+        "teacher",
+        True,
+        "background",
+        75.4,
+        64.3,
+    ),
+    AblationRow(
+        "t5_agent", "table5", "agent mask (E, full OGFR)", True, "teacher", True, "agent", 76.6, 64.7
+    ),
+)
+
+
+def select_rows(which: RowSet) -> list[AblationRow]:
+    """The rows of ``table4``, ``table5`` or ``all`` (Table 4 then Table 5)."""
+    if which == "table4":
+        return list(TABLE4)
+    if which == "table5":
+        return list(TABLE5)
+    if which == "all":
+        return list(TABLE4) + list(TABLE5)
+    raise ValueError(f"rows must be one of 'table4', 'table5', 'all', got {which!r}")
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``3`` -> ``[0, 1, 2]``; an explicit list is kept (duplicates refused)."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        return list(range(seeds))
+    out = [int(s) for s in seeds]
+    if not out:
+        raise ValueError("seeds: need at least one seed")
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds: duplicates in {out}")
+    return out
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: the row whose switches it uses, a seed, and where it writes."""
+
+    row: AblationRow
+    seed: int
+    out: Path
+    overrides: tuple[str, ...]
+
+
+def plan_runs(
+    rows: Sequence[AblationRow],
+    seeds: Sequence[int],
+    out: Path,
+    extra_overrides: Sequence[str] = (),
+    seed_key: str = "train.seed",
+) -> tuple[list[RunSpec], dict[str, str]]:
+    """The runs of a study, and for every row the key of the row whose runs it shares.
+
+    Rows with identical switches (Table 5's agent row is Table 4's full row) are trained once.
+    ``extra_overrides`` (budget, data root, ...) come first; the row switches and seed win over them.
+    """
+    owner: dict[str, str] = {}
+    by_switches: dict[tuple, str] = {}
+    runs: list[RunSpec] = []
+    for row in rows:
+        sig = tuple(sorted(row.switches().items()))
+        if sig in by_switches:
+            owner[row.key] = by_switches[sig]
+            continue
+        by_switches[sig] = row.key
+        owner[row.key] = row.key
+        for seed in seeds:
+            ov = (*extra_overrides, *row.overrides(), f"{seed_key}={seed}")
+            runs.append(RunSpec(row=row, seed=seed, out=out / row.key / f"seed{seed}", overrides=tuple(ov)))
+    return runs, owner
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation (ddof 1; NaN for one value), min and max of a metric."""
+
+    mean: float
+    std: float
+    n: int
+    min: float
+    max: float
+
+
+def aggregate(values: Sequence[float]) -> Stat:
+    """Summary statistics of one metric over seeds."""
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("aggregate: no values")
+    std = statistics.stdev(vals) if len(vals) > 1 else math.nan
+    return Stat(mean=statistics.fmean(vals), std=std, n=len(vals), min=min(vals), max=max(vals))
+
+
+def _pct(stat: Stat) -> str:
+    if math.isnan(stat.std):
+        return f"{100 * stat.mean:.1f}"
+    return f"{100 * stat.mean:.1f} ± {100 * stat.std:.1f}"
+
+
+def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, float]]]) -> str:
+    """A Markdown table: switches, Rank-1 and mAP (percent, mean ± std over seeds), the paper's numbers.
+
+    ``results`` maps a row key to its per-seed metric dicts (``rank1``, ``map`` as fractions). Rows
+    with no result yet are shown with ``-``.
+    """
+    lines = [
+        "| row | OA-ViT | FEP | KD | mask | seeds | Rank-1 (%) | mAP (%) | paper Rank-1 | paper mAP |",
+        "|---|:-:|:-:|:-:|:-:|:-:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        runs = results.get(row.key, [])
+        if runs:
+            r1, mp, n = (
+                _pct(aggregate([r["rank1"] for r in runs])),
+                _pct(aggregate([r["map"] for r in runs])),
+                len(runs),
+            )
+        else:
+            r1, mp, n = "-", "-", 0
+        lines.append(
+            f"| {row.label} | {'yes' if row.oavit else '-'} | {row.fep} | {'yes' if row.kd else '-'} | {row.mask} "
+            f"| {n} | {r1} | {mp} | {row.paper_rank1:.1f} | {row.paper_map:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_json_atomic(path: Path, obj: object) -> None:
+    """Write JSON through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_result(run_dir: Path) -> dict[str, float] | None:
+    """The stored metrics of a finished run, or None when the run has not finished."""
+    path = run_dir / RESULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); delete it to rerun that run") from err
+    if not isinstance(data, dict) or "rank1" not in data or "map" not in data:
+        raise ValueError(f"{path}: expected a JSON object with 'rank1' and 'map'")
+    return data
+
+
+@dataclass
+class StudyResult:
+    """What ``run_study`` produced: per-row per-seed metrics and the Markdown table."""
+
+    rows: list[AblationRow]
+    results: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    table: str = ""
+
+
+def run_study(
+    rows: Sequence[AblationRow],
+    seeds: Sequence[int],
+    out: Path,
+    train_fn: TrainFn,
+    extra_overrides: Sequence[str] = (),
+    seed_key: str = "train.seed",
+    command_prefix: str = "ogfr train",
+) -> StudyResult:
+    """Train every (row, seed) run not finished yet, then aggregate and write the summary files.
+
+    Resumable: a run whose ``result.json`` exists is not retrained. Writes ``OUT/summary.json`` (per-row
+    metrics per seed, statistics, the command of every run) and ``OUT/ablation.md`` (the table).
+    """
+    out = Path(out)
+    runs, owner = plan_runs(rows, seeds, out, extra_overrides, seed_key)
+    per_key: dict[str, list[dict[str, float]]] = {}
+    commands: dict[str, list[str]] = {}
+    for i, spec in enumerate(runs, 1):
+        cmd = f"{command_prefix} {' '.join(spec.overrides)} --out {spec.out}"
+        commands.setdefault(spec.row.key, []).append(cmd)
+        result = read_result(spec.out)
+        if result is None:
+            log.info("ablation run %d/%d: %s seed %d", i, len(runs), spec.row.key, spec.seed)
+            t0 = time.perf_counter()
+            metrics = train_fn(list(spec.overrides), spec.out)
+            if "rank1" not in metrics or "map" not in metrics:
+                raise ValueError(
+                    f"train_fn for {spec.row.key} returned {sorted(metrics)}: need 'rank1' and 'map'"
+                )
+            result = {k: float(v) for k, v in metrics.items()}
+            result["seconds"] = time.perf_counter() - t0
+            result["seed"] = spec.seed
+            write_json_atomic(spec.out / RESULT_FILE, result)
+        else:
+            log.info("ablation run %d/%d: %s seed %d already done", i, len(runs), spec.row.key, spec.seed)
+        per_key.setdefault(spec.row.key, []).append(result)
+    results = {row.key: per_key.get(owner[row.key], []) for row in rows}
+    table = format_table(rows, results)
+    summary = {
+        "seeds": list(seeds),
+        "extra_overrides": list(extra_overrides),
+        "rows": {
+            row.key: {
+                "label": row.label,
+                "table": row.table,
+                "switches": row.switches(),
+                "shares_runs_of": owner[row.key],
+                "runs": results[row.key],
+                "commands": commands.get(owner[row.key], []),
+                "rank1": _stat_dict([r["rank1"] for r in results[row.key]]),
+                "map": _stat_dict([r["map"] for r in results[row.key]]),
+                "paper": {"rank1": row.paper_rank1, "map": row.paper_map},
+            }
+            for row in rows
+        },
+    }
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "ablation.md", table)
+    return StudyResult(rows=list(rows), results=results, table=table)
+
+
+def _stat_dict(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    s = aggregate(values)
+    return {
+        "mean": s.mean,
+        "std": s.std if not math.isnan(s.std) else None,
+        "n": s.n,
+        "min": s.min,
+        "max": s.max,
+    }

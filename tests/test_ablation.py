@@ -1,0 +1,156 @@
+"""The ablation study: row definitions, run planning, aggregation, the table writer and the runner."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from ogfr import ablation
+from ogfr.ablation import (
+    TABLE4,
+    TABLE5,
+    aggregate,
+    format_table,
+    plan_runs,
+    run_study,
+    seed_list,
+    select_rows,
+)
+
+
+def _row(key: str):
+    return next(r for r in TABLE4 + TABLE5 if r.key == key)
+
+
+def test_table4_rows_match_the_paper_columns():
+    # (OA-ViT, FEP, KD) per row of the paper's Table 4, top to bottom.
+    want = [
+        (False, "none", False),
+        (True, "none", False),
+        (True, "student", False),
+        (True, "student", True),
+        (True, "both", True),
+        (True, "teacher", True),
+    ]
+    assert [(r.oavit, r.fep, r.kd) for r in TABLE4] == want
+    assert [r.paper_rank1 for r in TABLE4] == [65.8, 68.5, 72.5, 73.1, 74.3, 76.6]
+    assert [r.paper_map for r in TABLE4] == [58.4, 60.3, 61.1, 62.3, 63.6, 64.7]
+
+
+def test_table5_rows_vary_only_the_mask():
+    assert [r.mask for r in TABLE5] == ["none", "random", "background", "agent"]
+    assert {(r.oavit, r.fep, r.kd) for r in TABLE5} == {(True, "teacher", True)}
+    assert [r.paper_rank1 for r in TABLE5] == [74.5, 74.4, 75.4, 76.6]
+
+
+def test_overrides_set_every_switch_explicitly():
+    assert _row("t4_baseline").overrides() == [
+        "model.oavit=false",
+        "model.fep=none",
+        "model.kd=false",
+        "model.mask=agent",
+    ]
+    assert _row("t5_random").overrides() == [
+        "model.oavit=true",
+        "model.fep=teacher",
+        "model.kd=true",
+        "model.mask=random",
+    ]
+
+
+def test_select_rows_and_errors():
+    assert [r.key for r in select_rows("table4")] == [r.key for r in TABLE4]
+    assert len(select_rows("all")) == 10
+    with pytest.raises(ValueError, match="table4"):
+        select_rows("table9")  # type: ignore[arg-type]
+
+
+def test_seed_list():
+    assert seed_list(3) == [0, 1, 2]
+    assert seed_list([5, 7]) == [5, 7]
+    with pytest.raises(ValueError, match=">= 1"):
+        seed_list(0)
+    with pytest.raises(ValueError, match="duplicates"):
+        seed_list([1, 1])
+
+
+def test_plan_shares_identical_rows_and_orders_overrides(tmp_path: Path):
+    runs, owner = plan_runs(select_rows("all"), [0, 1], tmp_path, extra_overrides=["train.epochs=3"])
+    # 10 rows, but Table 5's agent row is Table 4's full OGFR: 9 distinct configs x 2 seeds.
+    assert len(runs) == 18
+    assert owner["t5_agent"] == "t4_full"
+    assert owner["t5_none"] == "t5_none"
+    first = runs[0]
+    assert first.out == tmp_path / "t4_baseline" / "seed0"
+    # budget first, switches next, seed last (later overrides win in the engine).
+    assert first.overrides[0] == "train.epochs=3"
+    assert first.overrides[-1] == "train.seed=0"
+    assert runs[1].overrides[-1] == "train.seed=1"
+
+
+def test_aggregate_hand_computed():
+    s = aggregate([0.5, 0.7, 0.9])
+    assert s.mean == pytest.approx(0.7)
+    # sample std: sqrt(((-.2)^2 + 0 + .2^2) / 2) = 0.2
+    assert s.std == pytest.approx(0.2)
+    assert (s.n, s.min, s.max) == (3, 0.5, 0.9)
+    one = aggregate([0.25])
+    assert one.mean == 0.25 and math.isnan(one.std)
+    with pytest.raises(ValueError, match="no values"):
+        aggregate([])
+
+
+def test_format_table_values():
+    rows = [_row("t4_baseline"), _row("t4_oavit")]
+    res = {
+        "t4_baseline": [{"rank1": 0.5, "map": 0.4}, {"rank1": 0.7, "map": 0.6}, {"rank1": 0.9, "map": 0.5}]
+    }
+    text = format_table(rows, res)
+    lines = text.strip().splitlines()
+    assert len(lines) == 4
+    assert "| 3 | 70.0 ± 20.0 | 50.0 ± 10.0 | 65.8 | 58.4 |" in lines[2]
+    assert "| 0 | - | - | 68.5 | 60.3 |" in lines[3]
+
+
+def test_run_study_trains_each_config_once_and_resumes(tmp_path: Path):
+    calls: list[tuple[list[str], Path]] = []
+
+    def fake_train(overrides: list[str], out: Path) -> dict[str, float]:
+        calls.append((overrides, out))
+        seed = int(overrides[-1].split("=")[1])
+        oavit = "model.oavit=true" in overrides
+        return {"rank1": 0.5 + 0.1 * oavit + 0.01 * seed, "map": 0.3 + 0.01 * seed}
+
+    rows = [_row("t4_baseline"), _row("t4_oavit"), _row("t4_full"), _row("t5_agent")]
+    res = run_study(rows, [0, 1], tmp_path, fake_train, extra_overrides=["train.epochs=1"])
+    assert len(calls) == 6  # t5_agent reuses t4_full's runs
+    assert res.results["t5_agent"] == res.results["t4_full"]
+    assert [r["rank1"] for r in res.results["t4_baseline"]] == pytest.approx([0.5, 0.51])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["rows"]["t4_oavit"]["rank1"]["mean"] == pytest.approx(0.605)
+    assert summary["rows"]["t5_agent"]["shares_runs_of"] == "t4_full"
+    cmd = summary["rows"]["t4_baseline"]["commands"][0]
+    assert cmd.startswith("ogfr train train.epochs=1 model.oavit=false") and cmd.endswith(
+        f"--out {tmp_path / 't4_baseline' / 'seed0'}"
+    )
+    assert (tmp_path / "ablation.md").read_text() == res.table
+    # Rerun: every run has its result.json, nothing is retrained, same table.
+    again = run_study(rows, [0, 1], tmp_path, fake_train, extra_overrides=["train.epochs=1"])
+    assert len(calls) == 6
+    assert again.table == res.table
+
+
+def test_run_study_rejects_bad_train_results(tmp_path: Path):
+    with pytest.raises(ValueError, match="need 'rank1' and 'map'"):
+        run_study([_row("t4_baseline")], [0], tmp_path, lambda o, d: {"rank1": 0.1})
+
+
+def test_broken_result_file_is_reported(tmp_path: Path):
+    run_dir = tmp_path / "t4_baseline" / "seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / ablation.RESULT_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="result.json: not valid JSON"):
+        run_study([_row("t4_baseline")], [0], tmp_path, lambda o, d: {"rank1": 0.1, "map": 0.1})
