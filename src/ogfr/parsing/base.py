@@ -1,0 +1,116 @@
+"""What every parsing backend shares: the result record, image reading and label resizing.
+
+A backend turns images into part-label maps (values 0..K, ``ogfr.parts.PART_NAMES``) at a fixed label
+resolution. ``parse(paths)`` never raises for one bad image: it returns a ``ParseResult`` whose
+``status`` says what happened (``ok``, ``no_person``, ``unreadable``) and whose labels are then all
+background (every coarse part occluded).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from ogfr.parts import NUM_PARTS
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "no_person", "unreadable"]
+MIN_SIDE = 8  # images narrower or shorter than this (pixels) are reported unreadable
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """One image's outcome: ``labels`` (h, w) uint8 at the label size, a status and a reason when not ok."""
+
+    labels: np.ndarray
+    status: Status = "ok"
+    reason: str = ""
+
+
+class Backend(Protocol):
+    """Image paths -> part-label maps at ``label_size`` (h, w)."""
+
+    name: str
+    label_size: tuple[int, int]
+
+    def parse(self, paths: Sequence[Path]) -> list[ParseResult]: ...
+
+    def config(self) -> dict: ...
+
+
+def parse_label_size(text: str | Sequence[int]) -> tuple[int, int]:
+    """``"64x32"`` or ``(64, 32)`` -> ``(h, w)``, both positive."""
+    if isinstance(text, str):
+        parts = text.lower().replace(",", "x").split("x")
+        try:
+            size = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"label size must look like 64x32 (height x width), got {text!r}") from None
+    else:
+        size = tuple(int(p) for p in text)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"label size must be two positive integers (height x width), got {text!r}")
+    return size[0], size[1]
+
+
+def empty_labels(label_size: tuple[int, int]) -> np.ndarray:
+    """All-background map (every coarse part occluded)."""
+    return np.zeros(label_size, dtype=np.uint8)
+
+
+def failed(label_size: tuple[int, int], status: Status, reason: str) -> ParseResult:
+    return ParseResult(empty_labels(label_size), status, reason)
+
+
+def read_rgb(path: Path) -> tuple[np.ndarray | None, str]:
+    """Load an image as (H, W, 3) uint8 RGB; returns ``(None, reason)`` for files that cannot be used.
+
+    Grey-scale, palette and RGBA images are converted to RGB (alpha dropped). Images with a side below
+    ``MIN_SIDE`` pixels are refused (no body part can be located in them).
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            rgb = np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        return None, f"{path}: file not found"
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        return None, f"{path}: not a readable image ({err.__class__.__name__}: {err})"
+    if mode != "RGB":
+        log.debug("%s: converted %s image to RGB", path, mode)
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        return None, f"{path}: image is {h}x{w} pixels, below the {MIN_SIDE}-pixel minimum side"
+    return rgb, ""
+
+
+def resize_labels(
+    labels: np.ndarray, size: tuple[int, int], mode: Literal["majority", "nearest"] = "majority"
+) -> np.ndarray:
+    """Resize a part-label map (H, W) to ``size`` (h, w).
+
+    ``majority``: each output pixel takes the part covering most of its area (ties go to a body part
+    rather than background, so thin limbs survive downsampling); ``nearest``: nearest neighbour.
+    """
+    if labels.ndim != 2:
+        raise ValueError(f"label map must be (H, W), got shape {labels.shape}")
+    if tuple(labels.shape) == tuple(size):
+        return labels.astype(np.uint8, copy=False)
+    t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+    if mode == "nearest" or labels.shape[0] < size[0] or labels.shape[1] < size[1]:
+        out = F.interpolate(t[None, None].float(), size=size, mode="nearest-exact")[0, 0]
+        return out.to(torch.uint8).numpy()
+    onehot = F.one_hot(t.clamp(0, NUM_PARTS), NUM_PARTS + 1).permute(2, 0, 1).float()  # (K+1, H, W)
+    area = F.adaptive_avg_pool2d(onehot[None], size)[0]  # (K+1, h, w) fraction of each part
+    area[0] -= 1e-4  # tie-break: a body part beats background on an even split
+    return area.argmax(0).to(torch.uint8).numpy()
