@@ -1,0 +1,154 @@
+"""Image + part-label transforms that apply one geometry to both (resize, flip, pad + random crop).
+
+Randomness comes from the ``generator`` argument, or torch's global RNG when it is None (which a
+DataLoader seeds per worker). Labels follow `ogfr.parts`: 0 background, 1..8 parts; a horizontal flip
+also swaps left and right part ids, since the mirrored person's left arm is on the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ogfr.parts import PART_NAMES
+
+Size = tuple[int, int]
+
+
+def _flip_permutation() -> torch.Tensor:
+    """Lookup table mapping each part id to its mirror (left_arm <-> right_arm, ...)."""
+    perm = list(range(len(PART_NAMES)))
+    for i, name in enumerate(PART_NAMES):
+        if name.startswith("left_"):
+            j = PART_NAMES.index("right_" + name[len("left_") :])
+            perm[i], perm[j] = j, i
+    return torch.tensor(perm, dtype=torch.int64)
+
+
+FLIP_PERMUTATION = _flip_permutation()
+
+
+def _channel_stats(value: float | Sequence[float], name: str) -> tuple[float, float, float]:
+    values = (float(value),) * 3 if isinstance(value, int | float) else tuple(float(v) for v in value)
+    if len(values) != 3:
+        raise ValueError(f"{name} must be a number or 3 numbers, got {value!r}")
+    return values  # type: ignore[return-value]
+
+
+def _check_size(size: Sequence[int], name: str) -> Size:
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"{name} must be (height, width) with positive values, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def resize_labels(labels: torch.Tensor, size: Size) -> torch.Tensor:
+    """Nearest resize of an integer map (h, w) (pixel-centre sampling, as PIL NEAREST)."""
+    if tuple(labels.shape) == size:
+        return labels
+    out = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")
+    return out[0, 0].to(labels.dtype)
+
+
+def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
+    arr = np.asarray(labels)
+    if arr.ndim != 2:
+        raise ValueError(f"label map must be 2-D (h, w), got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= len(PART_NAMES)):
+        raise ValueError(
+            f"label map values must be in 0..{len(PART_NAMES) - 1}, got {arr.min()}..{arr.max()}"
+        )
+    return torch.from_numpy(arr.astype(np.int64))
+
+
+class _Base:
+    """Shared resize / normalise steps; subclasses are dataclasses with these fields."""
+
+    size: Size
+    mean: float | Sequence[float]
+    std: float | Sequence[float]
+    label_size: Size
+
+    def _validate(self) -> None:
+        self.size = _check_size(self.size, "size")
+        self.label_size = _check_size(self.label_size, "label_size")
+        self._mean = torch.tensor(_channel_stats(self.mean, "mean")).view(3, 1, 1)
+        self._std = torch.tensor(_channel_stats(self.std, "std")).view(3, 1, 1)
+        if (self._std <= 0).any():
+            raise ValueError(f"std must be > 0, got {self.std!r}")
+
+    def _resize(
+        self, img: Image.Image, labels: np.ndarray | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 image tensor (3, H, W) and int64 labels (H, W) at the image size."""
+        h, w = self.size
+        pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
+        x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+        lab = None if labels is None else resize_labels(_labels_tensor(labels), self.size)
+        return x, lab
+
+    def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        img = (x.float() / 255.0 - self._mean) / self._std
+        return img, None if lab is None else resize_labels(lab, self.label_size)
+
+
+@dataclass
+class EvalTransform(_Base):
+    """Resize (bicubic) and normalise; labels are resized (nearest) to ``label_size``."""
+
+    size: Size = (256, 128)
+    mean: float | Sequence[float] = 0.5
+    std: float | Sequence[float] = 0.5
+    label_size: Size = (64, 32)
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def __call__(
+        self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(3, H, W) float image and (h, w) int64 labels (or None)."""
+        return self._finish(*self._resize(img, labels))
+
+
+@dataclass
+class TrainTransform(_Base):
+    """Resize, random horizontal flip (swapping left/right parts), pad + random crop, normalise.
+
+    Padding is black in the image (as torchvision's ``Pad`` on a PIL image) and background (0) in the
+    labels; the crop window is the same for both.
+    """
+
+    size: Size = (256, 128)
+    flip_p: float = 0.5
+    pad: int = 10
+    mean: float | Sequence[float] = 0.5
+    std: float | Sequence[float] = 0.5
+    label_size: Size = (64, 32)
+
+    def __post_init__(self) -> None:
+        self._validate()
+        if not 0.0 <= self.flip_p <= 1.0:
+            raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
+        if self.pad < 0:
+            raise ValueError(f"pad must be >= 0, got {self.pad}")
+
+    def __call__(
+        self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, lab = self._resize(img, labels)
+        flip = torch.rand((), generator=generator).item() < self.flip_p
+        top, left = torch.randint(0, 2 * self.pad + 1, (2,), generator=generator).tolist()
+        if flip:
+            x = x.flip(-1)
+            lab = None if lab is None else FLIP_PERMUTATION[lab.flip(-1)]
+        if self.pad:
+            h, w = self.size
+            x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
+            if lab is not None:
+                lab = F.pad(lab, (self.pad,) * 4)[top : top + h, left : left + w]
+        return self._finish(x, lab)
