@@ -339,3 +339,42 @@ def _stat_dict(values: Sequence[float]) -> dict[str, float] | None:
         "min": s.min,
         "max": s.max,
     }
+
+
+def resolve_preset(preset: str | Path) -> Path:
+    """A preset name (``demo`` -> ``configs/demo.yaml`` of this checkout) or a YAML path, checked."""
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"preset {path}: no such file")
+        return path
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    candidate = configs / f"{preset}.yaml"
+    if not candidate.is_file():
+        names = sorted(p.stem for p in configs.glob("*.yaml")) if configs.is_dir() else []
+        raise FileNotFoundError(f"preset {preset!r}: {candidate} not found; presets here: {names}")
+    return candidate
+
+
+def ensure_demo_data(root: Path, seed: int = 0) -> Path:
+    """The synthetic demo benchmark at ``root`` (``SynthConfig.demo(seed)``), generated when missing."""
+    from ogfr.data.synth import SynthConfig, generate
+
+    root = Path(root)
+    if not (root / "synth.json").is_file():
+        log.info("generating the synthetic demo benchmark (SynthConfig.demo(seed=%d)) at %s", seed, root)
+        generate(root, SynthConfig.demo(seed=seed))
+    return root
+
+
+def engine_train_fn(preset: Path) -> TrainFn:
+    """A ``TrainFn`` that trains ``preset`` + overrides with ``ogfr.engine`` and returns its last evaluation."""
+
+    def train_fn(overrides: list[str], out: Path) -> dict[str, float]:
+        from ogfr.engine import load_config, train
+
+        cfg = load_config(preset, overrides)
+        result = train(cfg, out)
+        return {"rank1": float(result["rank1"]), "map": float(result["map"])}
+
+    return train_fn

@@ -45,10 +45,10 @@ PAPER_TABLE9 = {
 
 def model_config(size: str, **overrides: Any):
     """The ``OGFRConfig`` preset ``size`` with field overrides (e.g. ``stride=11``, ``kd=False``)."""
-    from ogfr.model import OGFRConfig
-
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    from ogfr.model import OGFRConfig
+
     preset = getattr(OGFRConfig, size, None)
     if preset is None:
         raise ValueError(f"OGFRConfig has no preset {size!r}")
@@ -110,18 +110,29 @@ def student_params(model: nn.Module, batch: dict[str, torch.Tensor]) -> int:
     return n
 
 
+def _sdpa_cpu_flops(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
 def count_flops(fn: Callable[[], Any]) -> dict[str, int]:
-    """FLOPs of one call of ``fn`` (2 per multiply-add), total and per operator."""
+    """FLOPs of one call of ``fn`` (2 per multiply-add), total and per operator.
+
+    ``FlopCounterMode`` has a formula for the CUDA attention kernels but not for the CPU flash kernel
+    that ``scaled_dot_product_attention`` dispatches to on CPU; it is added here (same formula).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops}
+    counter = FlopCounterMode(display=False, custom_mapping=mapping)
     with counter, torch.no_grad():
         fn()
     per_op = {
-        str(op).split(".")[-2] if "." in str(op) else str(op): n
-        for op, n in counter.get_flop_counts()["Global"].items()
+        str(op).removeprefix("aten.").split(".")[0]: int(n)
+        for op, n in counter.get_flop_counts().get("Global", {}).items()
     }
-    return {"total": counter.get_total_flops(), **per_op}
+    return {"total": int(counter.get_total_flops()), **per_op}
 
 
 @dataclass
@@ -461,3 +472,13 @@ def append_results(path: Path, title: str, command: str, machine: str, body: str
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def format_breakdown(res: dict) -> str:
+    """Parameter counts (M) per top-level module of the full OGFR and of the baseline."""
+    names = list(dict.fromkeys([*res["full_breakdown"], *res["baseline_breakdown"]]))
+    lines = ["| module | OGFR (M) | baseline (M) |", "|---|--:|--:|"]
+    for n in names:
+        f, b = res["full_breakdown"].get(n, 0), res["baseline_breakdown"].get(n, 0)
+        lines.append(f"| {n} | {f / 1e6:.3f} | {b / 1e6:.3f} |")
+    return "\n".join(lines) + "\n"
