@@ -1,0 +1,219 @@
+"""`OGFRConfig`: every architecture setting and ablation switch of the OGFR model, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ogfr.parts import COARSE_GROUPS, NUM_PARTS
+
+PatchEmbedKind = Literal["overlap", "conv"]
+FepPlacement = Literal["teacher", "student", "both", "none"]
+MaskKind = Literal["none", "random", "background", "agent"]
+DecoderKind = Literal["customized", "conventional"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "patch_embed": ("overlap", "conv"),
+    "fep": ("teacher", "student", "both", "none"),
+    "mask": ("none", "random", "background", "agent"),
+    "decoder": ("customized", "conventional"),
+}
+
+
+@dataclass
+class OGFRConfig:
+    """Architecture of OGFR (paper §3) and its ablation switches (Tables 4, 5, 6, Figure 4)."""
+
+    # --- backbone (ViT on timm blocks) ---
+    image_size: tuple[int, int] = (256, 128)  # input (H, W) in pixels
+    patch_size: int = 16  # P of eq. 4 (conv stem: total downsampling factor, a power of 2)
+    stride: int = 12  # S of eq. 4 (overlapping patches when S < P); unused by the conv stem
+    patch_embed: PatchEmbedKind = (
+        "overlap"  # "overlap": linear projection of PxP patches (eq. 4); "conv": 3x3 conv stem
+    )
+    in_chans: int = 3  # image channels
+    embed_dim: int = 768  # D, token width
+    depth: int = 12  # number of transformer blocks of the shared OA-ViT
+    num_heads: int = 12  # attention heads (backbone and the two-layer branch heads)
+    mlp_ratio: float = 4.0  # FFN hidden width / D
+    qkv_bias: bool = True  # bias on the q, k, v projections (ImageNet ViTs have it)
+    ln_eps: float = 1e-6  # LayerNorm epsilon (1e-6 as timm / TransReID ViTs)
+    drop_rate: float = 0.0  # dropout after the embeddings and in the MLPs
+    attn_drop: float = 0.0  # dropout on attention weights
+    drop_path: float = 0.1  # stochastic depth, linearly increasing over the backbone blocks
+    camera_embed: bool = True  # add the SIE camera embedding C_e (eq. 5)
+    # --- OA-ViT (§3.1) ---
+    num_parts: int = NUM_PARTS  # K fine body parts (K+1 part tokens incl. background)
+    num_coarse: int = 4  # C coarse parts of the occlusion code z (Figure 4: 1, 2, 4, 8)
+    gamma1: float = 3.0  # weight of the occlusion embedding E_o (eq. 5)
+    gamma2: float = 3.0  # weight of the camera embedding C_e (eq. 5)
+    label_size: tuple[int, int] = (64, 32)  # (h, w) of part-label maps and of the part maps I~ (eq. 21)
+    mask_temperature: float = 0.1  # cosine similarities / T before the softmax over parts (eq. 21)
+    # --- FEP (§3.2) ---
+    random_keep: float = 0.5  # keep probability per patch for mask="random" (Table 5, row R)
+    # --- ablation switches ---
+    oavit: bool = True  # False: plain ViT tokens [cls; patches] (no part tokens, no E_o, no L_mask)
+    fep: FepPlacement = "teacher"  # which branch runs FEP; the others run two conventional layers
+    kd: bool = True  # False: single branch on the occluded view (Table 4 rows 1-3)
+    mask: MaskKind = "agent"  # erasing mask of FEP (Table 5)
+    decoder: DecoderKind = "customized"  # FEP decoder: MHSA_fix + MHSA, or 2 x MHSA (Table 6)
+
+    def __post_init__(self) -> None:
+        self.image_size = _pair("image_size", self.image_size)
+        self.label_size = _pair("label_size", self.label_size)
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"OGFRConfig.{name} must be one of {choices}, got {value!r}")
+        for name in ("patch_size", "stride", "in_chans", "embed_dim", "depth", "num_heads", "num_parts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"OGFRConfig.{name} must be a positive integer, got {value!r}")
+        if self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"OGFRConfig.embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})"
+            )
+        if self.num_coarse not in COARSE_GROUPS:
+            raise ValueError(
+                f"OGFRConfig.num_coarse must be one of {sorted(COARSE_GROUPS)}, got {self.num_coarse}"
+            )
+        h, w = self.image_size
+        if h < self.patch_size or w < self.patch_size:
+            raise ValueError(
+                f"OGFRConfig.image_size {self.image_size} is smaller than patch_size {self.patch_size}"
+            )
+        if self.patch_embed == "conv" and (self.patch_size < 2 or self.patch_size & (self.patch_size - 1)):
+            raise ValueError(
+                f"OGFRConfig.patch_size must be a power of 2 >= 2 for the conv stem, got {self.patch_size}"
+            )
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"OGFRConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
+        for name in ("drop_rate", "attn_drop", "drop_path"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"OGFRConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.random_keep <= 1.0:
+            raise ValueError(f"OGFRConfig.random_keep must be in [0, 1], got {self.random_keep}")
+        if self.gamma1 < 0 or self.gamma2 < 0:
+            raise ValueError(f"OGFRConfig.gamma1/gamma2 must be >= 0, got {self.gamma1}, {self.gamma2}")
+        if self.mask_temperature <= 0:
+            raise ValueError(f"OGFRConfig.mask_temperature must be > 0, got {self.mask_temperature}")
+        if not self.kd and self.fep in ("teacher", "both"):
+            raise ValueError(
+                f"OGFRConfig.fep={self.fep!r} needs the teacher branch, but kd=False builds a single "
+                "(student) branch; use fep='student' or 'none'"
+            )
+        if not self.oavit and self.fep != "none":
+            raise ValueError(
+                f"OGFRConfig.fep={self.fep!r} needs the part tokens of OA-ViT (the agent's state I, eq. 6); "
+                "set oavit=True or fep='none'"
+            )
+
+    # --- derived sizes ---
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """Patch grid (rows, cols): eq. 4 for the overlapping embedding, H/P x W/P for the conv stem."""
+        h, w = self.image_size
+        if self.patch_embed == "conv":
+            for _ in range(self.patch_size.bit_length() - 1):
+                h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1  # 3x3 conv, stride 2, padding 1
+            return h, w
+        s, p = self.stride, self.patch_size
+        return (h + s - p) // s, (w + s - p) // s  # eq. 4
+
+    @property
+    def num_patches(self) -> int:
+        """N, the number of patch tokens."""
+        gh, gw = self.grid_size
+        return gh * gw
+
+    @property
+    def num_part_features(self) -> int:
+        """Body-part features the model outputs: K with OA-ViT, 0 for the plain-ViT baseline."""
+        return self.num_parts if self.oavit else 0
+
+    def fep_in(self, branch: Literal["teacher", "student"]) -> bool:
+        """Whether the given branch runs FEP (otherwise two conventional transformer layers)."""
+        return self.fep in (branch, "both")
+
+    # --- presets ---
+    @classmethod
+    def vit_base(cls, **overrides: Any) -> OGFRConfig:
+        """The paper's setting: ViT-B/16, 256x128, stride 12, ImageNet weights (overlap embedding)."""
+        return cls(**overrides)
+
+    @classmethod
+    def vit_small(cls, **overrides: Any) -> OGFRConfig:
+        """ViT-S/16 (dim 384, 6 heads), otherwise the paper's setting."""
+        return cls(**{"embed_dim": 384, "num_heads": 6, **overrides})
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> OGFRConfig:
+        """A few-thousand-parameter model for unit tests (64x32 images, 8x4 patch grid)."""
+        base: dict[str, Any] = {
+            "image_size": (64, 32),
+            "patch_size": 8,
+            "stride": 8,
+            "embed_dim": 64,
+            "depth": 2,
+            "num_heads": 2,
+            "mlp_ratio": 2.0,
+            "drop_path": 0.0,
+            "label_size": (32, 16),
+        }
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> OGFRConfig:
+        """CPU preset trained from scratch: dim 192, depth 4, 3 heads, 128x64, conv stem (16x8 grid)."""
+        base: dict[str, Any] = {
+            "image_size": (128, 64),
+            "patch_size": 8,
+            "patch_embed": "conv",
+            "embed_dim": 192,
+            "depth": 4,
+            "num_heads": 3,
+            "drop_path": 0.05,
+        }
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> OGFRConfig:
+        """Build a preset by name (`PRESETS`), with field overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        return getattr(cls, PRESETS[name])(**overrides)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OGFRConfig:
+        """Build from a plain dict (e.g. parsed YAML); unknown keys are an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown OGFRConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples become lists) for YAML / JSON."""
+        out = dataclasses.asdict(self)
+        out["image_size"] = list(self.image_size)
+        out["label_size"] = list(self.label_size)
+        return out
+
+
+PRESETS: dict[str, str] = {"vit_base": "vit_base", "vit_small": "vit_small", "tiny": "tiny", "demo": "demo"}
+
+
+def _pair(name: str, value: Any) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"OGFRConfig.{name} must be a pair of positive integers (H, W), got {value!r}"
+        ) from None
+    if a < 1 or b < 1:
+        raise ValueError(f"OGFRConfig.{name} must be a pair of positive integers (H, W), got {value!r}")
+    return a, b
+
+
+__all__ = ["OGFRConfig", "PRESETS", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]

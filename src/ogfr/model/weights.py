@@ -1,0 +1,146 @@
+"""ImageNet ViT weights for the OA-ViT backbone: a pure filter function over state dicts, and safe loading
+from timm, safetensors files, or ``.pth`` files (e.g. TransReID's ``jx_vit_base_p16_224-80ecf9dd.pth``)
+with ``torch.load(weights_only=True)``: no arbitrary code is unpickled."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ogfr.model.vit import ViTBackbone, resize_pos_embed
+
+log = logging.getLogger(__name__)
+
+# Keys of the backbone that ImageNet checkpoints do not have (OGFR's own embeddings).
+NEW_KEYS = ("part_tokens", "part_pos", "occ_embed", "cam_embed")
+_PREFIXES = ("module.", "model.", "base.", "backbone.", "encoder.")
+_DROP_PREFIXES = ("head.", "head_dist.", "fc.", "pre_logits.", "fc_norm.", "classifier.", "bottleneck.")
+
+
+@dataclass
+class LoadReport:
+    """What `load_pretrained` did: keys loaded, backbone keys left at init, file keys not used."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(
+        default_factory=list
+    )  # backbone keys not in the file (OGFR's new keys excluded)
+    unexpected: list[str] = field(default_factory=list)  # file keys the backbone has no use for
+    new: list[str] = field(default_factory=list)  # OGFR-only keys, initialised fresh (part tokens, E_o, C_e)
+
+
+def filter_state_dict(state_dict: dict[str, torch.Tensor], backbone: ViTBackbone) -> dict[str, torch.Tensor]:
+    """Map a timm / DeiT / TransReID ViT state dict onto `backbone`'s keys (pure: inputs are not modified).
+
+    Strips wrapper prefixes, drops classifier heads, keeps only the cls position of pos_embed (DeiT's
+    distillation token is dropped) and resizes the patch positions to the backbone's grid (bilinear).
+    Entries whose shape still differs (e.g. patch_embed with another patch size) are left out.
+    """
+    target = backbone.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        if key.startswith(_DROP_PREFIXES) or key in ("dist_token", "reg_token"):
+            continue
+        if key == "pos_embed" and value.ndim == 3:
+            num_prefix = value.shape[1] - _square_part(value.shape[1])
+            cls_pos = (
+                value[:, :1] if num_prefix else target["pos_embed"][:, :1]
+            )  # DeiT's dist position dropped
+            value = torch.cat([cls_pos, value[:, num_prefix:]], dim=1)  # (1, 1 + gh*gw, D)
+            value = resize_pos_embed(value, backbone.grid_size, num_prefix=1)
+        elif key == "patch_embed.proj.weight" and value.ndim == 2:  # some checkpoints store a flat Linear
+            value = value.reshape(value.shape[0], -1, *target.get(key, value).shape[-2:])
+        if key in target and tuple(target[key].shape) != tuple(value.shape):
+            log.warning(
+                "skipping %s: shape %s in file, %s in model",
+                key,
+                tuple(value.shape),
+                tuple(target[key].shape),
+            )
+            continue
+        out[key] = value
+    return out
+
+
+def _square_part(n_tokens: int) -> int:
+    """Number of patch positions in a pos_embed of `n_tokens` (the largest square <= n_tokens, prefix 0..2)."""
+    for prefix in (1, 2, 0):
+        side = int(round((n_tokens - prefix) ** 0.5))
+        if side * side == n_tokens - prefix:
+            return n_tokens - prefix
+    raise ValueError(f"cannot tell the patch grid of a pos_embed with {n_tokens} tokens")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read tensors from a ``.safetensors`` or a ``.pth/.pt/.bin`` file safely (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle with code, corrupt file, not a checkpoint at all
+        raise ValueError(
+            f"{path}: not a readable weights file for torch.load(weights_only=True): {exc}"
+        ) from exc
+    for key in ("state_dict", "model", "module", "state_dict_ema"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
+    return obj
+
+
+def load_state_dict_into(
+    backbone: ViTBackbone, state_dict: dict[str, torch.Tensor], source: str
+) -> LoadReport:
+    """Filter `state_dict` and load it into `backbone` (non-strict), returning and logging a `LoadReport`."""
+    filtered = filter_state_dict(state_dict, backbone)
+    own = backbone.state_dict()
+    report = LoadReport()
+    report.loaded = sorted(k for k in filtered if k in own)
+    if not any(k.startswith("blocks.") for k in report.loaded):
+        raise ValueError(
+            f"{source}: no ViT block weights match this backbone (first keys in file: {list(state_dict)[:5]}); "
+            f"expected a timm / DeiT / TransReID ViT state dict with embed dim {backbone.cfg.embed_dim}"
+        )
+    report.unexpected = sorted(k for k in filtered if k not in own)
+    not_loaded = [k for k in own if k not in filtered]
+    report.new = sorted(k for k in not_loaded if k.split(".")[0] in NEW_KEYS)
+    report.missing = sorted(k for k in not_loaded if k.split(".")[0] not in NEW_KEYS)
+    backbone.load_state_dict({k: filtered[k] for k in report.loaded}, strict=False)
+    log.info(
+        "loaded %d tensors from %s; %d missing, %d unexpected, %d new (OGFR-only)",
+        len(report.loaded), source, len(report.missing), len(report.unexpected), len(report.new),
+    )  # fmt: skip
+    if report.missing:
+        log.warning("backbone keys not in %s: %s", source, report.missing[:10])
+    if report.unexpected:
+        log.warning("keys of %s not used: %s", source, report.unexpected[:10])
+    return report
+
+
+def load_pretrained(backbone: nn.Module, path: str | Path) -> LoadReport:
+    """Load ImageNet weights from a local file into the backbone (``OGFR.backbone``)."""
+    if not isinstance(backbone, ViTBackbone):
+        raise ValueError(f"load_pretrained expects the model's ViT backbone, got {type(backbone).__name__}")
+    return load_state_dict_into(backbone, read_state_dict(path), str(path))
+
+
+def load_timm_pretrained(backbone: ViTBackbone, name: str) -> LoadReport:
+    """Load the ImageNet weights of timm model `name` (``pretrained=True``: needs the network or a cache)."""
+    import timm
+
+    model = timm.create_model(name, pretrained=True, num_classes=0)
+    return load_state_dict_into(backbone, model.state_dict(), f"timm:{name}")
