@@ -1,11 +1,66 @@
-"""`ogfr eval`: placeholder until its owner lands it (replaced, never shipped as is)."""
+"""`ogfr eval`: evaluate a checkpoint's student branch on a query/gallery split (eq. 25 distances)."""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt of a run")
+    parser.add_argument("--dataset", type=Path, required=True, help="data set folder")
+    parser.add_argument(
+        "--name", default=None, help="reader name (default: the one the model was trained on)"
+    )
+    parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking")
+    parser.add_argument(
+        "--no-parts", action="store_true", help="global feature only (no eq. 25 part matching)"
+    )
+    parser.add_argument("--out", type=Path, help="results JSON (default: results.json beside the checkpoint)")
+    parser.add_argument(
+        "--labels", type=Path, help="part-label cache folder (default <dataset>/ogfr_labels/<backend>)"
+    )
+    parser.add_argument("--backend", default=None, help="parsing backend for the query/gallery labels")
+    parser.add_argument("--batch", type=int, default=128, help="images per batch")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("ogfr eval is not built yet")
+    from ogfr.cli.extract import prepare
+
+    model, cfg, data, labels, device = prepare(args)
+    from ogfr.engine.evaluate import evaluate_model
+    from ogfr.engine.train import metrics_row
+
+    results, q, g = evaluate_model(
+        model,
+        data.query,
+        data.gallery,
+        image_size=cfg.model.image_size,
+        label_size=cfg.model.label_size,
+        labels=labels,
+        num_coarse=cfg.model.num_coarse,
+        lam=cfg.parsing.lam,
+        use_parts=not args.no_parts,
+        rerank=args.rerank,
+        batch_size=args.batch,
+        num_workers=args.workers,
+        device=device,
+    )
+    print(results.table())
+    out = args.out or args.checkpoint.with_name("results.json")
+    payload = {
+        "checkpoint": str(args.checkpoint),
+        "dataset": str(args.dataset),
+        "name": data.name,
+        "rerank": bool(args.rerank),
+        "parts": not args.no_parts and q.get("parts") is not None,
+        **metrics_row(results),
+        "results": results.as_dict(),
+    }
+    from ogfr.engine.jsonl import write_json
+
+    write_json(out, payload)
+    print(f"results written to {out}")
+    return 0

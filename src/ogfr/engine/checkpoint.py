@@ -1,0 +1,132 @@
+"""Checkpoints: atomic writes, safe reads (``weights_only=True``), RNG state, inference loading.
+
+A checkpoint is a dict saved with ``torch.save``::
+
+    {"format": "ogfr-checkpoint", "version": 1,
+     "model": state_dict, "config": plain nested dict (Config), "meta": {...},
+     # training state, only in resumable checkpoints (last.pt):
+     "optimizer": ..., "criterion": ..., "scaler": ..., "rng": {...}}
+
+``meta`` holds ``num_classes``, ``num_cameras``, ``epoch`` (epochs completed), ``step`` (optimizer steps
+done), ``batch_in_epoch`` (batches of the current epoch done), ``metrics`` and ``best``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FORMAT",
+    "capture_rng",
+    "load_checkpoint",
+    "load_for_inference",
+    "restore_rng",
+    "save_checkpoint",
+]
+
+FORMAT = "ogfr-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (plus the format tag) to ``path`` atomically: temp file, fsync, os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read an ogfr checkpoint safely; a missing, truncated or foreign file raises a clear error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a checkpoint file such as {path / 'best.pt'}")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle with disallowed globals, random bytes ...
+        raise ValueError(
+            f"{path}: not a readable ogfr checkpoint (truncated, corrupt, or not written by ogfr): "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        keys = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
+        raise ValueError(
+            f"{path}: not an ogfr checkpoint (no 'format: {FORMAT}' tag; found {keys}). "
+            "ImageNet backbone weights go to train.pretrained, not --checkpoint."
+        )
+    if data.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: checkpoint version {data.get('version')} is not supported (expected {VERSION})"
+        )
+    for key in ("model", "config", "meta"):
+        if key not in data:
+            raise ValueError(f"{path}: ogfr checkpoint lacks its {key!r} entry (incomplete file)")
+    return data
+
+
+def load_for_inference(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """``(model, cfg, meta)``: the OGFR model in eval mode, its :class:`Config`, the checkpoint meta."""
+    from ogfr.engine.config import Config, from_dict
+    from ogfr.model import OGFR
+
+    data = load_checkpoint(path, map_location=map_location)
+    cfg = from_dict(Config, data["config"])
+    meta = dict(data["meta"])
+    model = OGFR(cfg.model, num_classes=int(meta["num_classes"]), num_cameras=int(meta["num_cameras"]))
+    missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit the model its config describes "
+            f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
+        )
+    model.to(map_location).eval()
+    return model, cfg, meta
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG a training step touches: torch (CPU, CUDA), numpy, Python ``random``."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"].cpu())
+    npst = state["numpy"]
+    keys = npst["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, npst["pos"], npst["has_gauss"], npst["cached"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -1,0 +1,405 @@
+"""The training loop: P x K batches, holistic + occluded views, OGFR losses, eval, checkpoints, resume.
+
+``train(cfg, out_dir)`` writes into ``out_dir``: ``config.yaml`` (resolved), ``last.pt`` (resumable:
+model, optimizer, REINFORCE baseline, RNG states, position in the epoch), ``best.pt`` (best mAP),
+``metrics.jsonl`` (one row per epoch) and ``curves.png``. ``train(cfg, out_dir, resume=True)`` continues
+from ``last.pt`` and ends with the same number of optimizer steps as an uninterrupted run (bit-identical
+weights with ``data.num_workers=0`` on CPU). Under torchrun every rank trains its share of each batch
+list; only rank 0 evaluates and writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ogfr.engine import dist
+from ogfr.engine.build import batch_codes, build_model, ensure_labels, load_data
+from ogfr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from ogfr.engine.config import Config, save_config, to_dict
+from ogfr.engine.evaluate import evaluate_model
+from ogfr.engine.jsonl import read_rows, write_rows
+from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TrainResult", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term became NaN or Inf; no checkpoint was written for that step."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves behind (rank 0 holds the evaluation numbers)."""
+
+    run_dir: Path
+    epochs: int
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)  # last evaluation: rank1, rank5, rank10, mAP, mINP
+    best: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = None
+
+
+class _TrainStep(nn.Module):
+    """``forward(batch) = model.forward_train(batch)``, so DDP and torch.compile see the training graph."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return self.model.forward_train(batch)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train OGFR as ``cfg`` says, writing into ``out_dir`` (see the module docstring)."""
+    info = dist.init_distributed(cfg.train.device)
+    try:
+        return _Trainer(cfg, Path(out_dir), info, progress).run(resume, on_step)
+    finally:
+        dist.cleanup(info)
+
+
+class _Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, info: dist.DistInfo, progress: bool) -> None:
+        self.cfg, self.run_dir, self.info, self.progress = cfg, run_dir, info, progress and info.is_main
+        self.device = info.device
+        if cfg.train.amp != "none" and self.device.type != "cuda":
+            log.warning("train.amp=%s needs CUDA; training in float32 on %s", cfg.train.amp, self.device)
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        from ogfr.data import ObstacleBank, OcclusionAugment, PKSampler, ReIDDataset, TrainTransform
+        from ogfr.losses import OGFRCriterion
+
+        cfg, info = self.cfg, self.info
+        seed_everything(cfg.train.seed)
+        self.data = load_data(cfg)
+        if not self.data.train:
+            raise ValueError(f"{cfg.data.name} at {self.data.root}: no training images")
+        self.test_data = load_data(cfg, test=True) if cfg.data.test_name else self.data
+        self.labels = self._labels(self.data)
+        self.test_labels = self._labels(self.test_data) if self.test_data is not self.data else self.labels
+        transform = TrainTransform(
+            size=cfg.model.image_size,
+            flip_p=cfg.data.flip_p,
+            pad=cfg.data.pad,
+            label_size=cfg.model.label_size,
+        )
+        bank = ObstacleBank.from_samples(
+            self.data.train, num_patches=cfg.data.obstacle_bank, seed=cfg.train.seed
+        )
+        occlusion = OcclusionAugment(bank, p=cfg.data.occlusion_p, area=cfg.data.occlusion_area)
+        self.dataset = ReIDDataset(self.data.train, transform, labels=self.labels, occlusion=occlusion)
+        self.sampler = PKSampler(
+            [s.pid for s in self.data.train],
+            cfg.data.p,
+            cfg.data.k,
+            cfg.train.seed,
+            info.rank,
+            info.world_size,
+        )
+        self.per_epoch = self.sampler.batches_per_rank
+        if cfg.train.max_steps_per_epoch:
+            self.per_epoch = min(self.per_epoch, cfg.train.max_steps_per_epoch)
+        num_cameras = max(self.data.num_cameras, self.test_data.num_cameras)
+        self.model = build_model(cfg, self.data.num_train_pids, num_cameras).to(self.device)
+        self.meta_base = {"num_classes": self.data.num_train_pids, "num_cameras": num_cameras}
+        self.criterion = OGFRCriterion(cfg.loss, cfg.model)
+        if isinstance(self.criterion, nn.Module):
+            self.criterion.to(self.device)
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        fp16 = cfg.train.amp == "fp16" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        step_module: nn.Module = _TrainStep(self.model)
+        if info.distributed:
+            step_module = nn.parallel.DistributedDataParallel(
+                step_module,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.train.find_unused_parameters,
+            )
+        if cfg.train.compile:
+            step_module = torch.compile(step_module)
+        self.step_module = step_module
+
+    def _labels(self, data):
+        all_samples = [*data.train, *data.query, *data.gallery]
+        if self.info.is_main:
+            cache = ensure_labels(self.cfg, data.root, all_samples, data.name, is_main=True)
+        dist.barrier(self.info)
+        if not self.info.is_main:
+            cache = ensure_labels(self.cfg, data.root, all_samples, data.name, is_main=False)
+        return cache
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self, epoch: int, batch_in_epoch: int, step: int, full: bool) -> dict[str, Any]:
+        meta = {
+            **self.meta_base,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "step": step,
+            "best": dict(self.best),
+            "metrics": dict(self.final),
+            "world_size": self.info.world_size,
+            "torch": torch.__version__,
+        }
+        state: dict[str, Any] = {"model": self.model.state_dict(), "config": to_dict(self.cfg), "meta": meta}
+        if full:
+            state["optimizer"] = self.optimizer.state_dict()
+            state["criterion"] = self.criterion.state_dict()
+            state["scaler"] = self.scaler.state_dict()
+            state["rng"] = capture_rng()
+        return state
+
+    def _save(self, name: str, epoch: int, batch_in_epoch: int, step: int, full: bool = True) -> None:
+        if self.info.is_main:
+            save_checkpoint(self.run_dir / name, self._state(epoch, batch_in_epoch, step, full))
+
+    def _resume(self) -> tuple[int, int, int]:
+        path = self.run_dir / "last.pt"
+        ckpt = load_checkpoint(path, map_location=self.device)
+        for key in ("optimizer", "criterion", "rng"):
+            if key not in ckpt:
+                raise ValueError(f"{path}: has no {key!r} state; only last.pt checkpoints can be resumed")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.criterion.load_state_dict(ckpt["criterion"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        meta = ckpt["meta"]
+        self.best, self.final = dict(meta.get("best", {})), dict(meta.get("metrics", {}))
+        restore_rng(ckpt["rng"])
+        if self.info.rank > 0:  # ranks draw different augmentations
+            torch.manual_seed(self.cfg.train.seed * 7919 + self.info.rank * 104729 + int(meta["step"]))
+        log.info(
+            "resuming %s at epoch %d, batch %d (step %d)",
+            path,
+            meta["epoch"],
+            meta["batch_in_epoch"],
+            meta["step"],
+        )
+        return int(meta["epoch"]), int(meta["batch_in_epoch"]), int(meta["step"])
+
+    # ------------------------------------------------------------------ loop
+    def run(self, resume: bool, on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
+        cfg, info = self.cfg, self.info
+        self.best: dict[str, Any] = {}
+        self.final: dict[str, float] = {}
+        self._setup()
+        start_epoch, skip, step = 0, 0, 0
+        history: list[dict[str, Any]] = []
+        if resume:
+            start_epoch, skip, step = self._resume()
+            history = [
+                r for r in read_rows(self.run_dir / "metrics.jsonl") if r.get("epoch", 0) <= start_epoch
+            ]
+        elif info.is_main and (self.run_dir / "last.pt").exists():
+            raise ValueError(f"{self.run_dir} already holds a run (last.pt); use --resume or another --out")
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+        if info.rank > 0 and not resume:  # same initial weights everywhere, different augmentations
+            torch.manual_seed(cfg.train.seed * 7919 + info.rank * 104729)
+        for epoch in range(start_epoch, cfg.train.epochs):
+            first = skip if epoch == start_epoch else 0
+            row, step = self._epoch(epoch, first, step, on_step)
+            last_epoch = epoch + 1 == cfg.train.epochs
+            every = cfg.train.eval_every
+            if last_epoch or (every and (epoch + 1) % every == 0):
+                row.update(self._evaluate(epoch + 1, step))
+            if info.is_main:
+                history.append(row)
+                write_rows(self.run_dir / "metrics.jsonl", history)
+                self._save("last.pt", epoch + 1, 0, step)
+                self._curves(history)
+            dist.barrier(info)
+        return TrainResult(self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model)
+
+    def _loader(self, epoch: int, first: int):
+        cfg = self.cfg
+        indices = self.sampler.rank_batches(epoch)[first : self.per_epoch].reshape(-1).tolist()
+        gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch * 7 + self.info.rank)
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=self.sampler.batch_size,
+            sampler=indices,
+            num_workers=cfg.data.num_workers,
+            drop_last=True,
+            generator=gen,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def _model_batch(self, b: dict[str, Any]) -> dict[str, torch.Tensor]:
+        cfg, dev = self.cfg, self.device
+        unknown = (b["labels"] < 0).flatten(1).all(dim=1)[:, None]  # (B, 1): no label source -> z = 0
+        c, lam = cfg.model.num_coarse, cfg.parsing.lam
+        return {
+            "img_h": b["img"].to(dev, non_blocking=True),
+            "img_o": b["img_o"].to(dev, non_blocking=True),
+            "labels_h": b["labels"].to(dev),
+            "labels_o": b["labels_o"].to(dev),
+            "z_h": batch_codes(b["labels"], c, lam).masked_fill(unknown, 0).to(dev),  # eq. 2, holistic view
+            "z_o": batch_codes(b["labels_o"], c, lam).masked_fill(unknown, 0).to(dev),  # eq. 2, occluded view
+            "camid": b["camid"].to(dev),
+            "pid": b["pid"].to(dev),
+        }
+
+    def _epoch(self, epoch: int, first: int, step: int, on_step) -> tuple[dict[str, Any], int]:
+        from ogfr.engine.progress import epoch_progress
+
+        cfg, info = self.cfg, self.info
+        self.step_module.train()
+        sums: dict[str, float] = {}
+        images, n, t0 = 0, 0, time.perf_counter()
+        lr = 0.0
+        todo = self.per_epoch - first
+        with epoch_progress(epoch + 1, cfg.train.epochs, todo, enabled=self.progress) as bar:
+            for i, raw in enumerate(self._loader(epoch, first)):
+                b_idx = first + i
+                lr = set_lr(
+                    self.optimizer, lr_factor(cfg.optim, epoch + b_idx / self.per_epoch, cfg.train.epochs)
+                )
+                batch = self._model_batch(raw)
+                losses = self._step(batch, step, epoch, b_idx)
+                step += 1
+                n += 1
+                images += len(batch["pid"])
+                for key, value in losses.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                rate = images * info.world_size / max(time.perf_counter() - t0, 1e-9)
+                bar.advance(loss=losses["total"], lr=lr, rate=rate)
+                if (
+                    cfg.train.checkpoint_every
+                    and step % cfg.train.checkpoint_every == 0
+                    and b_idx + 1 < self.per_epoch
+                ):
+                    self._save("last.pt", epoch, b_idx + 1, step)
+                if on_step is not None:
+                    on_step(step, {**losses, "lr": lr, "epoch": epoch})
+        self.criterion.end_epoch(epoch)
+        elapsed = time.perf_counter() - t0
+        means = dist.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, info)
+        row = {"epoch": epoch + 1, "step": step, "lr": lr, **means}
+        row["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
+        row["epoch_time_s"] = elapsed
+        return row, step
+
+    def _step(self, batch: dict[str, torch.Tensor], step: int, epoch: int, b_idx: int) -> dict[str, float]:
+        cfg = self.cfg
+        try:
+            with self._autocast():
+                out = self.step_module(batch)
+                losses = self.criterion(out, batch)
+            total = losses["total"]
+            values = {
+                k: float(v.detach().float()) if torch.is_tensor(v) else float(v) for k, v in losses.items()
+            }
+            bad = next(
+                (k for k, v in values.items() if not k.startswith("stat_") and not math.isfinite(v)), None
+            )
+            if dist.broadcast_flag(bad is not None, self.info):
+                where = f"step {step + 1} (epoch {epoch + 1}, batch {b_idx + 1})"
+                term = bad if bad is not None else "on another rank"
+                raise TrainingDiverged(
+                    f"loss term {term!r} is {values.get(bad, float('nan')) if bad else 'non-finite'} at {where}; "
+                    "stopped without writing a checkpoint for this step. Lower optim.lr, check the labels, "
+                    "or use train.amp=none / bf16 instead of fp16."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(total).backward()
+            if cfg.optim.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        except torch.OutOfMemoryError as err:
+            raise RuntimeError(
+                f"out of GPU memory at step {step + 1} with batch data.p={cfg.data.p} x data.k={cfg.data.k} "
+                f"and train.amp={cfg.train.amp}: lower data.p (identities per batch), use train.amp=bf16 "
+                "(or fp16), or a smaller model.image_size"
+            ) from err
+        return values
+
+    def _autocast(self):
+        import contextlib
+
+        amp = self.cfg.train.amp
+        if amp == "none" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+    # ------------------------------------------------------------------ evaluation and figures
+    def _evaluate(self, epoch: int, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        row: dict[str, float] = {}
+        if self.info.is_main:
+            results, _, _ = evaluate_model(
+                self.model,
+                self.test_data.query,
+                self.test_data.gallery,
+                image_size=cfg.model.image_size,
+                label_size=cfg.model.label_size,
+                labels=self.test_labels,
+                num_coarse=cfg.model.num_coarse,
+                lam=cfg.parsing.lam,
+                use_parts=cfg.train.eval_parts,
+                rerank=cfg.train.rerank,
+                batch_size=cfg.data.eval_batch,
+                num_workers=cfg.data.num_workers,
+                device=self.device,
+                amp=cfg.train.amp,
+                progress=self.progress,
+            )
+            row = metrics_row(results)
+            self.final = dict(row)
+            log.info("epoch %d: Rank-1 %.2f%%  mAP %.2f%%", epoch, 100 * row["rank1"], 100 * row["mAP"])
+            if not self.best or row["mAP"] > self.best["mAP"]:
+                self.best = {"epoch": epoch, **row}
+                self._save("best.pt", epoch, 0, step, full=False)
+        dist.barrier(self.info)
+        return row
+
+    def _curves(self, history: list[dict[str, Any]]) -> None:
+        try:
+            from ogfr.viz.curves import training_curves
+
+            training_curves(history, self.run_dir / "curves.png")
+        except Exception as err:  # a figure must never stop training
+            log.warning("could not draw %s: %s", self.run_dir / "curves.png", err)
+
+
+def metrics_row(results) -> dict[str, float]:
+    """rank1/rank5/rank10/mAP/mINP (fractions in [0, 1]) of an ``ogfr.metrics.RankResults``."""
+    d = results.as_dict()
+    return {k: float(d[k]) for k in ("rank1", "rank5", "rank10", "mAP", "mINP") if k in d}
+
+
+def load_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The ``metrics.jsonl`` rows of a run."""
+    return read_rows(Path(run_dir) / "metrics.jsonl")
