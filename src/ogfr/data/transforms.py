@@ -137,12 +137,19 @@ class TrainTransform(_Base):
         if self.pad < 0:
             raise ValueError(f"pad must be >= 0, got {self.pad}")
 
-    def __call__(
-        self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, lab = self._resize(img, labels)
+    def sample_params(self, generator: torch.Generator | None = None) -> tuple[bool, int, int]:
+        """Draw ``(flip, top, left)``: whether to flip and the crop offset into the padded image."""
         flip = torch.rand((), generator=generator).item() < self.flip_p
         top, left = torch.randint(0, 2 * self.pad + 1, (2,), generator=generator).tolist()
+        return flip, top, left
+
+    def apply(
+        self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transform with given parameters (see `sample_params`)."""
+        if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
+            raise ValueError(f"crop offset must be in 0..{2 * self.pad}, got top={top}, left={left}")
+        x, lab = self._resize(img, labels)
         if flip:
             x = x.flip(-1)
             lab = None if lab is None else FLIP_PERMUTATION[lab.flip(-1)]
@@ -152,3 +159,9 @@ class TrainTransform(_Base):
             if lab is not None:
                 lab = F.pad(lab, (self.pad,) * 4)[top : top + h, left : left + w]
         return self._finish(x, lab)
+
+    def __call__(
+        self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Random flip / crop drawn from ``generator`` (torch's global RNG when None)."""
+        return self.apply(img, labels, *self.sample_params(generator))
