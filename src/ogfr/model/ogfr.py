@@ -115,8 +115,7 @@ class OGFR(nn.Module):
         out[f"{prefix}_tokens"] = res["tokens"]
         out[f"{prefix}_global"] = res["global"]
         out[f"{prefix}_parts"] = res["parts"]
-        if self.training:
-            out[f"{prefix}_logits"] = branch.logits(res["tokens"], self.num_parts)
+        out[f"{prefix}_logits"] = branch.logits(res["tokens"], self.num_parts)
         return out
 
     # --- public API ---

@@ -83,7 +83,7 @@ def resize_pos_embed(
 
 def make_blocks(cfg: OGFRConfig, depth: int, drop_path: float = 0.0) -> nn.ModuleList:
     """`depth` pre-norm timm Blocks (fused SDPA attention) with drop-path rising linearly to `drop_path`."""
-    rates = torch.linspace(0, drop_path, depth).tolist() if depth > 1 else [drop_path] * depth
+    rates = [drop_path * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path] * depth
     norm = partial(nn.LayerNorm, eps=cfg.ln_eps)
     return nn.ModuleList(
         Block(
