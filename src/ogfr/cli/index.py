@@ -1,11 +1,62 @@
-"""`ogfr index`: placeholder until its owner lands it (replaced, never shipped as is)."""
+"""`ogfr index`: extract student features of a gallery of person crops into a searchable index."""
+
+from __future__ import annotations
 
 import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--checkpoint", required=True, help="trained OGFR checkpoint (ogfr train's best.pt)")
+    parser.add_argument(
+        "--images", required=True, help="folder tree of person crops, or a text file listing images"
+    )
+    parser.add_argument("--out", required=True, help="index folder to create (or resume)")
+    parser.add_argument("--append", action="store_true", help="add images to a finished index")
+    parser.add_argument("--root", help="indexed root folder (default: --images, or the list's common folder)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    parser.add_argument(
+        "--occlusion",
+        choices=["auto", "pose", "visible"],
+        default="auto",
+        help="source of the occlusion code z: pose parsing, z=0 (all visible), or auto (pose if available)",
+    )
+    parser.add_argument("--camera", type=int, default=0, help="camera id given to the model (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("ogfr index is not built yet")
+    from pathlib import Path
+
+    from ogfr.search.build import build_index
+    from ogfr.search.embed import Embedder
+
+    embedder = Embedder.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        occlusion=args.occlusion,
+        camid=args.camera,
+        batch_size=args.batch_size,
+    )
+    report = build_index(
+        embedder,
+        args.images,
+        args.out,
+        append=args.append,
+        root=args.root,
+        progress=not args.no_progress,
+        info={"checkpoint": str(Path(args.checkpoint).resolve())},
+    )
+    print(
+        f"index {args.out}: {len(report.index)} image(s) ({report.added} added, {report.already} already there), "
+        f"occlusion code from {embedder.occlusion!r}, camera {embedder.camid}"
+    )
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} file(s):")
+        for path, reason in report.skipped[:20]:
+            print(f"  {path}: {reason}")
+        if len(report.skipped) > 20:
+            print(
+                f"  ... and {len(report.skipped) - 20} more (all listed in {args.out}/meta.sqlite, table skipped)"
+            )
+    return 0

@@ -1,0 +1,108 @@
+"""Erasing-mask figure, like the paper's Figure 7: the FEP agent's retained / replaced patches over the
+holistic image. White = patches the agent replaces (a = 0, keep probability m <= 0.5 when not sampling),
+as in the paper; next to it the keep probability m of eq. 7 as a heat map.
+
+Patch cells are drawn on the image grid the patch tokens came from: with patch size P and stride S, cell
+(i, j) covers rows ``i*S .. i*S+P`` and columns ``j*S .. j*S+P`` of the model input, scaled to the shown
+image; without ``patch``/``stride`` the grid is spread evenly over the image.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ogfr.viz.ranked import save_png, to_pil
+
+PANEL_WIDTH = 2.2  # inches per panel (3 panels per image)
+ROW_HEIGHT = 3.4  # inches per image
+
+
+def erasing_figure_size(num_images: int, dpi: int = 100) -> tuple[int, int]:
+    """(width, height) in pixels of ``erasing_figure`` for ``num_images`` images."""
+    return round(3 * PANEL_WIDTH * dpi), round(num_images * ROW_HEIGHT * dpi)
+
+
+def erased_overlay(
+    image: Image.Image,
+    keep_prob: np.ndarray,
+    threshold: float = 0.5,
+    patch: int | None = None,
+    stride: int | None = None,
+    input_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """(H, W, 3) uint8: ``image`` with every replaced patch (keep prob <= threshold) painted white."""
+    arr = np.asarray(image.convert("RGB")).copy()
+    h, w = arr.shape[:2]
+    gh, gw = keep_prob.shape
+    erased = np.zeros((h, w), dtype=bool)
+    for i in range(gh):
+        for j in range(gw):
+            if keep_prob[i, j] > threshold:
+                continue
+            if patch is not None and stride is not None and input_size is not None:
+                sy, sx = h / input_size[0], w / input_size[1]
+                y0, x0 = i * stride * sy, j * stride * sx
+                y1, x1 = y0 + patch * sy, x0 + patch * sx
+            else:
+                y0, y1 = i * h / gh, (i + 1) * h / gh
+                x0, x1 = j * w / gw, (j + 1) * w / gw
+            erased[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
+    arr[erased] = 255
+    return arr
+
+
+def erasing_figure(
+    images: Sequence[object],
+    keep_probs: Sequence[np.ndarray] | np.ndarray,
+    out_path: str | Path,
+    threshold: float = 0.5,
+    patch: int | None = None,
+    stride: int | None = None,
+    input_size: tuple[int, int] | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Write the erasing PNG: per image, original | replaced patches in white | keep probability m.
+
+    ``keep_probs`` (N, gh, gw): the agent's keep probability per patch on the model's patch grid.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    probs = np.asarray(
+        keep_probs.detach().cpu() if hasattr(keep_probs, "detach") else keep_probs, dtype=np.float32
+    )
+    if probs.ndim != 3 or probs.shape[0] != n:
+        raise ValueError(f"keep_probs must be (N={n}, gh, gw), got shape {probs.shape}")
+    fig = Figure(figsize=(3 * PANEL_WIDTH, ROW_HEIGHT * n), dpi=dpi)
+    FigureCanvasAgg(fig)
+    for i in range(n):
+        img = to_pil(images[i])
+        kept = float((probs[i] > threshold).mean())
+        panels = [
+            (np.asarray(img), "holistic image", None),
+            (
+                erased_overlay(img, probs[i], threshold, patch, stride, input_size),
+                f"replaced (white), kept {kept:.0%}",
+                None,
+            ),
+            (probs[i], "keep probability m (eq. 7)", "viridis"),
+        ]
+        for j, (data, title, cmap) in enumerate(panels):
+            ax = fig.add_subplot(n, 3, 3 * i + j + 1)
+            if cmap is None:
+                ax.imshow(data)
+            else:
+                ax.imshow(data, cmap=cmap, vmin=0.0, vmax=1.0)
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    return save_png(Image.open(buf).convert("RGB"), out_path)
