@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ogfr.parsing.base import ParseResult, empty_labels, failed, read_rgb
+from ogfr.parts import PART_NAMES
 
 INPUT_SIZE = 256
 NUM_LANDMARKS = 33
@@ -132,12 +133,19 @@ def _inside_quad(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 
 def landmarks_to_parts(
-    landmarks: np.ndarray, visibility: np.ndarray, person: np.ndarray, visibility_threshold: float = 0.5
+    landmarks: np.ndarray,
+    visibility: np.ndarray,
+    person: np.ndarray,
+    visibility_threshold: float = 0.5,
+    segments: Sequence[tuple[int, int, int]] = SEGMENTS,
+    torso_quad: tuple[int, int, int, int] = TORSO_QUAD,
 ) -> np.ndarray:
     """Assign every person pixel to the part of its nearest visible body segment.
 
-    ``landmarks`` (33, 2): x, y in label-grid pixel units (pixel centres at i + 0.5); ``visibility`` (33,)
-    probabilities; ``person`` (h, w) bool. Returns (h, w) uint8 part ids (0 where no segment is usable).
+    ``landmarks`` (L, 2): x, y in label-grid pixel units (pixel centres at i + 0.5); ``visibility`` (L,)
+    scores compared with ``visibility_threshold``; ``person`` (h, w) bool; ``segments`` (part id, a, b)
+    over landmark ids (BlazePose's by default); pixels inside the ``torso_quad`` polygon are torso when
+    its four corners are visible. Returns (h, w) uint8 part ids (0 where no segment is usable).
     """
     h, w = person.shape
     labels = np.zeros((h, w), dtype=np.uint8)
@@ -146,14 +154,14 @@ def landmarks_to_parts(
         return labels
     pts = np.stack([xs + 0.5, ys + 0.5], axis=1).astype(np.float64)  # (N, 2) x, y
     visible = visibility >= visibility_threshold
-    usable = [(part, a, b) for part, a, b in SEGMENTS if visible[a] and visible[b]]
+    usable = [(part, a, b) for part, a, b in segments if visible[a] and visible[b]]
     if not usable:
         return labels
     dist = np.stack([_segment_distance(pts, landmarks[a], landmarks[b]) for _, a, b in usable])  # (S, N)
     parts = np.array([part for part, _, _ in usable], dtype=np.uint8)
     assigned = parts[dist.argmin(0)]
-    if all(visible[i] for i in TORSO_QUAD):
-        assigned[_inside_quad(pts, landmarks[list(TORSO_QUAD)])] = 4
+    if all(visible[i] for i in torso_quad):
+        assigned[_inside_quad(pts, landmarks[list(torso_quad)])] = PART_NAMES.index("torso")
     labels[ys, xs] = assigned
     return labels
 
