@@ -1,0 +1,91 @@
+"""OGFRConfig: presets, eq. 4 grid sizes, validation errors, dict round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from ogfr.model import PRESETS, OGFRConfig
+
+
+def test_paper_preset_patch_count_eq4() -> None:
+    cfg = OGFRConfig.vit_base()
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads) == (768, 12, 12)
+    assert cfg.image_size == (256, 128) and cfg.stride == 12 and cfg.patch_embed == "overlap"
+    assert cfg.qkv_bias and cfg.ln_eps == 1e-6 and cfg.drop_path == 0.1
+    assert cfg.grid_size == (21, 10)  # floor((256+12-16)/12) x floor((128+12-16)/12)
+    assert cfg.num_patches == 210
+    assert OGFRConfig.vit_base(stride=11).num_patches == 22 * 11  # TransReID's Occluded-Duke stride
+
+
+@pytest.mark.parametrize(
+    ("size", "patch", "stride", "grid"),
+    [
+        ((64, 32), 8, 8, (8, 4)),
+        ((64, 32), 8, 6, (10, 5)),
+        ((128, 64), 16, 12, (10, 5)),
+        ((256, 128), 16, 16, (16, 8)),
+    ],
+)
+def test_grid_size(size: tuple[int, int], patch: int, stride: int, grid: tuple[int, int]) -> None:
+    assert OGFRConfig.tiny(image_size=size, patch_size=patch, stride=stride).grid_size == grid
+
+
+def test_conv_stem_grid_and_demo_preset() -> None:
+    cfg = OGFRConfig.demo()
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.image_size, cfg.patch_embed) == (
+        192,
+        4,
+        3,
+        (128, 64),
+        "conv",
+    )
+    assert cfg.grid_size == (16, 8)  # 128x64 / 8
+
+
+def test_presets_by_name_and_overrides() -> None:
+    assert set(PRESETS) == {"vit_base", "vit_small", "tiny", "demo"}
+    cfg = OGFRConfig.preset("vit_small", num_coarse=2)
+    assert cfg.embed_dim == 384 and cfg.num_heads == 6 and cfg.num_coarse == 2
+    with pytest.raises(ValueError, match="unknown model preset 'huge'"):
+        OGFRConfig.preset("huge")
+
+
+def test_dict_round_trip_and_unknown_keys() -> None:
+    cfg = OGFRConfig.tiny(mask="random", decoder="conventional")
+    d = cfg.to_dict()
+    assert d["image_size"] == [64, 32]
+    assert OGFRConfig.from_dict(d) == cfg
+    with pytest.raises(ValueError, match="unknown OGFRConfig field.*'dimm'"):
+        OGFRConfig.from_dict({"dimm": 3})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"fep": "middle"}, "fep must be one of"),
+        ({"mask": "all"}, "mask must be one of"),
+        ({"decoder": "fancy"}, "decoder must be one of"),
+        ({"patch_embed": "linear"}, "patch_embed must be one of"),
+        ({"embed_dim": 30, "num_heads": 4}, "divisible by num_heads"),
+        ({"num_coarse": 3}, "num_coarse must be one of"),
+        ({"image_size": (4, 32)}, "smaller than patch_size"),
+        ({"image_size": (64,)}, "image_size must be a pair"),
+        ({"patch_embed": "conv", "patch_size": 6}, "power of 2"),
+        ({"kd": False, "fep": "teacher"}, "needs the teacher branch"),
+        ({"oavit": False}, "needs the part tokens"),
+        ({"mask_temperature": 0.0}, "mask_temperature"),
+        ({"drop_path": 1.0}, "drop_path"),
+        ({"depth": 0}, "depth must be a positive integer"),
+        ({"random_keep": 1.5}, "random_keep"),
+    ],
+)
+def test_validation_errors(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OGFRConfig.tiny(**overrides)
+
+
+def test_switch_helpers() -> None:
+    assert OGFRConfig.tiny(fep="both").fep_in("teacher") and OGFRConfig.tiny(fep="both").fep_in("student")
+    assert not OGFRConfig.tiny(fep="teacher").fep_in("student")
+    assert OGFRConfig.tiny(oavit=False, fep="none").num_part_features == 0
+    assert OGFRConfig.tiny().num_part_features == 8

@@ -1,0 +1,167 @@
+"""Losses against hand-computed values (eq. 9-11, 17-22), the criterion's keys, switches and KD detaching."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ogfr.losses import (
+    LossConfig,
+    OGFRCriterion,
+    RewardBaseline,
+    cosine_loss,
+    id_loss,
+    kl_loss,
+    mask_loss,
+    reward,
+    triplet_loss,
+)
+from ogfr.model import OGFR, OGFRConfig
+
+from .conftest import make_batch
+
+FEATS = torch.tensor([[0.0], [1.0], [3.0], [5.0]], dtype=torch.float64)
+PIDS = torch.tensor([0, 0, 1, 1])
+
+
+def _softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_triplet_batch_hard_soft_margin() -> None:
+    # hardest positive / negative per anchor: (1, 3), (1, 2), (2, 2), (2, 4)
+    expected = (_softplus(-2) + _softplus(-1) + _softplus(0) + _softplus(-2)) / 4
+    assert triplet_loss(FEATS, PIDS).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_triplet_hinge_margin_and_no_negative() -> None:
+    assert triplet_loss(FEATS, PIDS, margin=0.3).item() == pytest.approx(0.3 / 4, abs=1e-6)
+    assert triplet_loss(FEATS, torch.zeros(4, dtype=torch.long)).item() == 0.0
+
+
+def test_kl_hand_computed_and_teacher_detached() -> None:
+    teacher = torch.tensor([[0.0, math.log(3.0)]], requires_grad=True)  # p_t = (1/4, 3/4)
+    student = torch.zeros(1, 2, requires_grad=True)  # p_s = (1/2, 1/2)
+    loss = kl_loss(student, teacher)
+    assert loss.item() == pytest.approx(0.25 * math.log(0.5) + 0.75 * math.log(1.5), abs=1e-6)
+    loss.backward()
+    assert teacher.grad is None and student.grad is not None
+    assert kl_loss(teacher.detach(), teacher.detach()).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_cosine_loss_hand_computed() -> None:
+    student = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # (B=1, 1+K=2, D=2)
+    teacher = torch.tensor([[[1.0, 1.0], [0.0, 5.0]]])
+    assert cosine_loss(student, teacher).item() == pytest.approx((1 - 2**-0.5 + 0.0) / 2, abs=1e-6)
+
+
+def test_id_loss_over_features() -> None:
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # (B=1, F=2, P=2)
+    expected = (math.log(2.0) + -math.log(0.75)) / 2
+    assert id_loss(logits, torch.tensor([0])).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_mask_loss_ignores_unknown_pixels() -> None:
+    logits = torch.tensor([[[[0.0, math.log(3.0), 5.0]], [[0.0, 0.0, 0.0]]]])  # (1, K+1=2, h=1, w=3)
+    labels = torch.tensor([[[1, 0, -1]]])
+    assert mask_loss(logits, labels).item() == pytest.approx((math.log(2) - math.log(0.75)) / 2, abs=1e-6)
+    assert mask_loss(logits, torch.full((1, 1, 3), -1)).item() == 0.0  # nothing known: no loss, no NaN
+    with pytest.raises(ValueError, match=r"part labels of size \(2, 3\) do not match"):
+        mask_loss(logits, torch.zeros(1, 2, 3, dtype=torch.long))
+
+
+def test_reward_eq10() -> None:
+    r = reward(torch.tensor([0.6, 0.2, 0.0]), 0.2)
+    assert torch.allclose(r, torch.tensor([0.5, 0.0, -0.25]))
+
+
+def test_reward_baseline_schedule_eq9() -> None:
+    base = RewardBaseline(update_every=10)
+    base.observe(torch.tensor([0.1, 0.3]))
+    assert base.current() == pytest.approx(0.2)  # before the first update: this epoch's running mean
+    base.end_epoch(0)
+    assert base.value == pytest.approx(0.2) and base.n == 1
+    for epoch in range(1, 9):
+        base.observe(torch.tensor([0.5]))
+        base.end_epoch(epoch)
+    assert base.current() == pytest.approx(0.2)  # kept fixed between updates
+    base.observe(torch.tensor([0.8]))
+    base.end_epoch(9)
+    assert base.current() == pytest.approx((0.2 * 1 + 0.8) / 2) and base.n == 2  # eq. 9
+    clone = RewardBaseline(10)
+    clone.load_state_dict(base.state_dict())
+    assert clone.current() == base.current() and clone.n == 2
+
+
+def test_loss_config_validation() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        LossConfig(alpha=-1)
+    with pytest.raises(ValueError, match="triplet_margin"):
+        LossConfig(triplet_margin=0.0)
+    with pytest.raises(ValueError, match="baseline_update_every"):
+        LossConfig(baseline_update_every=0)
+
+
+def test_criterion_total_is_weighted_sum(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg)
+    cfg = LossConfig()
+    out = OGFRCriterion(cfg, tiny_cfg)(tiny_model.forward_train(batch), batch)
+    for key in (
+        "mse",
+        "cos",
+        "kd",
+        "en",
+        "mask",
+        "tr",
+        "reinforce",
+        "teacher_id",
+        "stat_reward_hp",
+        "stat_p_b_hp",
+    ):
+        assert key in out, key
+    expected = (
+        out["mse"] + cfg.mu1 * out["cos"] + out["kd"] + out["en"] + cfg.mu2 * out["tr"] + out["mask"]
+        + cfg.alpha * out["teacher_id"] + out["reinforce"]
+    )  # fmt: skip
+    assert torch.allclose(out["total"], expected)
+    off = OGFRCriterion(
+        LossConfig(mse=False, cos=False, kd=False, mask_loss=False, teacher_id=False), tiny_cfg
+    )
+    out2 = off(tiny_model.forward_train(batch), batch)
+    assert not {"mse", "cos", "kd", "mask", "teacher_id"} & set(out2)
+
+
+def test_kd_terms_do_not_reach_the_teacher(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg)
+    out = OGFRCriterion(LossConfig(alpha=0.0), tiny_cfg)(tiny_model.forward_train(batch), batch)
+    (out["mse"] + out["cos"] + out["kd"]).backward()
+    teacher = [
+        n for n, p in tiny_model.teacher.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
+    ]
+    assert teacher == []
+    assert tiny_model.student.head.decoder.norm.weight.grad.abs().sum() > 0
+    assert (
+        tiny_model.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    )  # the student trains the backbone
+
+
+def test_criterion_state_round_trip(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg)
+    crit = OGFRCriterion(LossConfig(), tiny_cfg)
+    crit(tiny_model.forward_train(batch), batch)
+    crit.end_epoch(0)
+    other = OGFRCriterion(LossConfig(), tiny_cfg)
+    other.load_state_dict(crit.state_dict())
+    assert other.baselines["hp"].current() == crit.baselines["hp"].current() > 0
+
+
+def test_single_branch_losses() -> None:
+    cfg = OGFRConfig.tiny(kd=False, fep="none", oavit=False)
+    model = OGFR(cfg, 4, 2)
+    batch = make_batch(cfg)
+    out = OGFRCriterion(LossConfig(), cfg)(model.forward_train(batch), batch)
+    assert set(k for k in out if not k.startswith("stat_")) == {"en", "tr", "total"}
+    assert torch.allclose(out["total"], out["en"] + out["tr"])
+    assert not hasattr(model, "teacher")
