@@ -154,3 +154,46 @@ def test_broken_result_file_is_reported(tmp_path: Path):
     (run_dir / ablation.RESULT_FILE).write_text("{not json")
     with pytest.raises(ValueError, match="result.json: not valid JSON"):
         run_study([_row("t4_baseline")], [0], tmp_path, lambda o, d: {"rank1": 0.1, "map": 0.1})
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("row", select_rows("all"), ids=lambda r: r.key)
+def test_every_row_builds_the_intended_engine_config(row, tmp_path: Path):
+    from ogfr.engine import load_config
+
+    runs, _ = plan_runs([row], [4], tmp_path, extra_overrides=["data.root=/somewhere", "train.epochs=3"])
+    cfg = load_config(CONFIGS / "demo.yaml", list(runs[0].overrides))
+    assert (cfg.model.oavit, cfg.model.fep, cfg.model.kd, cfg.model.mask) == (
+        row.oavit,
+        row.fep,
+        row.kd,
+        row.mask,
+    )
+    assert (cfg.train.seed, cfg.train.epochs, cfg.data.root) == (4, 3, "/somewhere")
+    # everything else is the preset's: the same budget and architecture for every row
+    assert (cfg.model.embed_dim, cfg.model.depth, cfg.data.p, cfg.data.k) == (192, 4, 16, 4)
+
+
+def test_resolve_preset(tmp_path: Path):
+    assert ablation.resolve_preset("demo") == CONFIGS / "demo.yaml"
+    with pytest.raises(FileNotFoundError, match="presets here"):
+        ablation.resolve_preset("no_such_preset")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        ablation.resolve_preset(tmp_path / "missing.yaml")
+
+
+def test_one_step_smoke_with_the_engine(synth_root: Path, tmp_path: Path):
+    """The real runner end to end: the tiny preset, one optimizer step per row, evaluated."""
+    rows = [_row("t4_baseline"), _row("t4_full")]
+    extra = [f"data.root={synth_root}", "train.epochs=1", "train.steps_per_epoch=1", "train.eval_every=1"]
+    res = run_study(
+        rows, [0], tmp_path, ablation.engine_train_fn(CONFIGS / "tiny.yaml", progress=False), extra
+    )
+    for row in rows:
+        (result,) = res.results[row.key]
+        assert 0.0 <= result["map"] <= 1.0 and 0.0 <= result["rank1"] <= 1.0
+        assert result["steps"] == 1
+        resolved = (tmp_path / row.key / "seed0" / "config.yaml").read_text()
+        assert f"kd: {'true' if row.kd else 'false'}" in resolved

@@ -367,14 +367,20 @@ def ensure_demo_data(root: Path, seed: int = 0) -> Path:
     return root
 
 
-def engine_train_fn(preset: Path) -> TrainFn:
-    """A ``TrainFn`` that trains ``preset`` + overrides with ``ogfr.engine`` and returns its last evaluation."""
+def engine_train_fn(preset: Path, progress: bool = True) -> TrainFn:
+    """A ``TrainFn`` that trains ``preset`` + overrides with ``ogfr.engine.train`` and returns the metrics
+    of its final evaluation (query/gallery of the data set: the occluded queries for the synthetic set)."""
 
     def train_fn(overrides: list[str], out: Path) -> dict[str, float]:
         from ogfr.engine import load_config, train
 
         cfg = load_config(preset, overrides)
-        result = train(cfg, out)
-        return {"rank1": float(result["rank1"]), "map": float(result["map"])}
+        result = train(cfg, out, progress=progress)
+        final = result.final
+        if "rank1" not in final or "mAP" not in final:
+            raise ValueError(f"training run {out} finished without an evaluation (got {sorted(final)})")
+        metrics = {"rank1": final["rank1"], "map": final["mAP"], "steps": float(result.steps)}
+        metrics.update({k: final[k] for k in ("rank5", "rank10", "mINP") if k in final})
+        return {k: float(v) for k, v in metrics.items()}
 
     return train_fn

@@ -68,12 +68,19 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
 
 
-def params_by_child(module: nn.Module) -> dict[str, int]:
-    """Parameter count per direct child module, plus ``(direct)`` for parameters owned by the module."""
-    out = {name: count_params(child) for name, child in module.named_children()}
+def params_by_child(module: nn.Module, depth: int = 2) -> dict[str, int]:
+    """Parameter count per child module, expanded ``depth`` levels (``student.head``, ``student.necks``);
+    ``(direct)`` for parameters a module owns itself (tokens, embeddings)."""
+    out: dict[str, int] = {}
     direct = sum(p.numel() for p in module.parameters(recurse=False))
     if direct:
         out["(direct)"] = direct
+    for name, child in module.named_children():
+        if depth > 1 and any(True for _ in child.children()):
+            for sub, n in params_by_child(child, depth - 1).items():
+                out[f"{name}.{sub}"] = n
+        else:
+            out[name] = count_params(child)
     return {k: v for k, v in out.items() if v}
 
 
@@ -126,7 +133,7 @@ def count_flops(fn: Callable[[], Any]) -> dict[str, int]:
 
     mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops}
     counter = FlopCounterMode(display=False, custom_mapping=mapping)
-    with counter, torch.no_grad():
+    with counter:  # not under no_grad: the counter's module tracker hooks need autograd on
         fn()
     per_op = {
         str(op).removeprefix("aten.").split(".")[0]: int(n)
@@ -215,6 +222,30 @@ def cost_table(
         "rows": [dataclasses.asdict(r) | {"gmacs": r.gmacs} for r in rows],
         "full_breakdown": params_by_child(full),
         "baseline_breakdown": params_by_child(base),
+        "transreid": transreid_estimate(base, num_classes),
+    }
+
+
+def transreid_estimate(baseline: nn.Module, num_classes: int) -> dict[str, int]:
+    """TransReID with JPM (the paper's Table 9 row), reconstructed from our baseline's parts.
+
+    TransReID = the ViT backbone + two copies of its last block and final LayerNorm (``b1`` global,
+    ``b2`` shared by the 4 jigsaw groups) + 5 BNNeck classifiers (global + 4 local). Our baseline has the
+    backbone and 1 BNNeck; the ViT's ImageNet head (1000 classes, built but unused by TransReID's
+    backbone class) is listed separately because it is unclear whether the paper counted it.
+    """
+    bb = baseline.backbone
+    block = count_params(bb.blocks[-1]) + count_params(bb.norm)
+    neck = count_params(baseline.student.necks.necks[0])
+    dim = bb.norm.normalized_shape[0]
+    base = count_params(baseline)
+    return {
+        "baseline": base,
+        "jpm_blocks": 2 * block,
+        "extra_necks": 4 * neck,
+        "transreid": base + 2 * block + 4 * neck,
+        "imagenet_head": dim * 1000 + 1000,
+        "num_classes": num_classes,
     }
 
 
@@ -474,6 +505,19 @@ def append_results(path: Path, title: str, command: str, machine: str, body: str
         raise
 
 
+def format_transreid(res: dict) -> str:
+    """How TransReID's 103.3M of Table 9 decomposes, from our baseline's measured parts."""
+    t = res["transreid"]
+    m = 1e6
+    return (
+        "TransReID (JPM) reconstructed from the baseline's parts: "
+        f"baseline {t['baseline'] / m:.2f}M + 2 x (last block + norm) {t['jpm_blocks'] / m:.2f}M "
+        f"+ 4 more BNNeck classifiers {t['extra_necks'] / m:.2f}M = **{t['transreid'] / m:.2f}M** "
+        f"(paper 103.3M; + the unused 1000-class ImageNet head {t['imagenet_head'] / m:.2f}M "
+        f"= {(t['transreid'] + t['imagenet_head']) / m:.2f}M).\n"
+    )
+
+
 def format_breakdown(res: dict) -> str:
     """Parameter counts (M) per top-level module of the full OGFR and of the baseline."""
     names = list(dict.fromkeys([*res["full_breakdown"], *res["baseline_breakdown"]]))
@@ -481,4 +525,126 @@ def format_breakdown(res: dict) -> str:
     for n in names:
         f, b = res["full_breakdown"].get(n, 0), res["baseline_breakdown"].get(n, 0)
         lines.append(f"| {n} | {f / 1e6:.3f} | {b / 1e6:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _setup(
+    size: str, which: str, batch: int, device: torch.device, num_classes: int = 100, num_cameras: int = 6
+):
+    from ogfr.losses import LossConfig, OGFRCriterion
+
+    cfg = model_config(size)
+    if which == "baseline":
+        cfg = dataclasses.replace(cfg, **BASELINE_SWITCHES)
+    torch.manual_seed(0)
+    model = build_model(cfg, num_classes, num_cameras).to(device).train()
+    crit = OGFRCriterion(LossConfig(), cfg)
+    if isinstance(crit, nn.Module):
+        crit.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    data = _to(inputs(cfg, batch, num_classes, num_cameras), device)
+    return model, crit, opt, data
+
+
+class _ForwardTimer:
+    """Accumulates the forward time of named modules with pre/post forward hooks."""
+
+    def __init__(self, modules: dict[str, nn.Module], sync: Callable[[], None]) -> None:
+        self.acc: dict[str, float] = {}
+        self._starts: dict[str, float] = {}
+        self._sync = sync
+        self._handles = []
+        for name, mod in modules.items():
+            self._handles.append(mod.register_forward_pre_hook(self._pre(name)))
+            self._handles.append(mod.register_forward_hook(self._post(name)))
+
+    def _pre(self, name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            self._sync()
+            self._starts[name] = time.perf_counter()
+
+        return hook
+
+    def _post(self, name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            self._sync()
+            self.acc[name] = self.acc.get(name, 0.0) + time.perf_counter() - self._starts[name]
+
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def profile_train_step(size: str = "demo", batch: int = 32, device: str = "cpu", repeats: int = 3) -> dict:
+    """Where a training step spends its time, for OGFR and the baseline.
+
+    Phases (forward_train / criterion / backward / optimizer) are timed around the calls; forward time of
+    the main modules (backbone, each branch's head and classifiers) with forward hooks (a module called
+    twice, e.g. the teacher decoder's no-mask pass for p^b, accumulates both calls). Medians over
+    ``repeats`` steps after one warm-up step.
+    """
+    dev = torch.device(device)
+    sync = _sync_for(dev)
+    out: dict[str, Any] = {"size": size, "batch": batch, "device": describe_device(dev), "models": {}}
+    for which in ("ogfr", "baseline"):
+        model, crit, opt, data = _setup(size, which, batch, dev)
+        watched = {
+            n: m
+            for n, m in model.named_modules()
+            if n in ("backbone", "en_neck")
+            or n.endswith(".head")
+            or n.endswith(".necks")
+            and n.count(".") == 1
+        }
+        timer = _ForwardTimer(watched, sync)
+        phases: dict[str, list[float]] = {
+            k: [] for k in ("forward_train", "criterion", "backward", "optimizer", "step")
+        }
+        modules: dict[str, list[float]] = {k: [] for k in watched}
+        for i in range(repeats + 1):
+            timer.acc.clear()
+            sync()
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            outputs = model.forward_train(data)
+            sync()
+            t1 = time.perf_counter()
+            losses = crit(outputs, data)
+            sync()
+            t2 = time.perf_counter()
+            losses["total"].backward()
+            sync()
+            t3 = time.perf_counter()
+            opt.step()
+            sync()
+            t4 = time.perf_counter()
+            if i == 0:
+                continue  # warm-up
+            for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
+                phases[k].append(v)
+            for k in watched:
+                modules[k].append(timer.acc.get(k, 0.0))
+        timer.remove()
+        out["models"][which] = {
+            "phases_ms": {k: 1000 * statistics.median(v) for k, v in phases.items()},
+            "forward_modules_ms": {k: 1000 * statistics.median(v) for k, v in modules.items()},
+        }
+    return out
+
+
+def format_profile(res: dict) -> str:
+    """Markdown tables of ``profile_train_step``: phases and module forward times, OGFR vs baseline."""
+    o, b = res["models"]["ogfr"], res["models"]["baseline"]
+    lines = ["| phase (ms / step) | OGFR | baseline | ratio |", "|---|--:|--:|--:|"]
+    for k, v in o["phases_ms"].items():
+        bv = b["phases_ms"][k]
+        lines.append(
+            f"| {k} | {v:.1f} | {bv:.1f} | {v / bv:.2f}x |" if bv > 0 else f"| {k} | {v:.1f} | {bv:.1f} | - |"
+        )
+    lines += ["", "| module forward (ms / step) | OGFR | baseline |", "|---|--:|--:|"]
+    for k in dict.fromkeys([*o["forward_modules_ms"], *b["forward_modules_ms"]]):
+        ov, bv = o["forward_modules_ms"].get(k), b["forward_modules_ms"].get(k)
+        lines.append(f"| {k} | {'-' if ov is None else f'{ov:.1f}'} | {'-' if bv is None else f'{bv:.1f}'} |")
     return "\n".join(lines) + "\n"
