@@ -45,7 +45,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
                 w, h = im.size
                 if limit is not None and w * h > limit:
                     raise ValueError(
-                        f"{path}: {w}x{h} pixels exceeds the decompression-bomb limit of {limit}"
+                        f"{path}: {w}x{h} pixels exceeds the decompression bomb limit of {limit} pixels"
                     )
                 im.load()
                 return im.convert("RGB")

@@ -1,0 +1,34 @@
+"""ONNX export of the student branch, checked with onnxruntime against PyTorch."""
+
+from __future__ import annotations
+
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from ogfr.export import example_inputs, export_onnx, verify_onnx
+
+
+def test_onnx_parity_and_dynamic_batch(tiny_model, tmp_path):
+    path = export_onnx(tiny_model, tmp_path / "model.onnx")
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == ["img", "z", "camid"]
+    assert [o.name for o in graph.output] == ["global", "parts", "visibility"]
+    assert all(i.type.tensor_type.shape.dim[0].dim_param == "batch" for i in graph.input)
+    assert verify_onnx(tiny_model, path, batch_sizes=(1, 3)) < 1e-4
+    # A batch size never seen at export time, and the visibility flags of eq. 24 equal PyTorch's.
+    img, z, camid = example_inputs(tiny_model, batch=5, seed=11)
+    glob, parts, vis = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"img": img.numpy(), "z": z.numpy(), "camid": camid.numpy()}
+    )
+    with torch.no_grad():
+        ref = tiny_model(img, z, camid)
+    assert glob.shape == (5, 64) and parts.shape == (5, 8, 64) and vis.dtype == bool
+    assert float(abs(torch.from_numpy(parts) - ref["parts"]).max()) < 1e-4
+    assert torch.equal(torch.from_numpy(vis), ref["visibility"])
+
+
+def test_export_bad_out(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="is a folder"):
+        export_onnx(tiny_model, tmp_path)

@@ -1,0 +1,66 @@
+"""Figures: PNG files of the expected size with the expected marks (borders, erased cells)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ogfr.viz.erasing import erased_overlay, erasing_figure, erasing_figure_size
+from ogfr.viz.ranked import GREEN, RED, RankedRow, ranked_figure_size, ranked_list_figure
+from ogfr.viz.visibility import visibility_figure, visibility_figure_size
+
+
+def crops(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, size=(64, 32, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_ranked_list_borders_and_size(tmp_path):
+    imgs = crops(5)
+    rows = [
+        RankedRow(imgs[0], imgs[1:], query_pid=7, gallery_pids=[7, 3, 7, -1], distances=[0.1, 0.2, 0.3, 0.4])
+    ]
+    out = ranked_list_figure(rows * 2, tmp_path / "ranked.png", tile=(64, 32), border=3)
+    im = Image.open(out).convert("RGB")
+    assert im.size == ranked_figure_size(2, 4, tile=(64, 32), border=3) and out.stat().st_size > 1000
+    # The left border pixel of each gallery tile (first row): green, red, green, grey.
+    from ogfr.viz.ranked import GAP, HEADER, MARGIN, SEPARATOR
+
+    tw = 32 + 2 * 3
+    y = MARGIN + HEADER + 30
+    colours = [im.getpixel((MARGIN + tw + SEPARATOR + k * (tw + GAP), y)) for k in range(4)]
+    assert colours[:3] == [GREEN, RED, GREEN] and colours[3] not in (GREEN, RED)
+    with pytest.raises(ValueError, match="gallery_pids has 1 entries"):
+        RankedRow(imgs[0], imgs[1:3], gallery_pids=[1])
+
+
+def test_visibility_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    maps = rng.random((2, 9, 32, 16))
+    maps /= maps.sum(axis=1, keepdims=True)
+    out = visibility_figure(crops(2), [[0, 1, 0, 0], [1, 1, 0, 1]], maps, tmp_path / "vis.png")
+    im = Image.open(out)
+    assert im.size == visibility_figure_size(2) and out.stat().st_size > 5000
+    assert np.asarray(im.convert("L")).std() > 10  # not a blank canvas
+    with pytest.raises(ValueError, match="part_maps must be"):
+        visibility_figure(crops(2), [[0] * 4] * 2, maps[:1], tmp_path / "bad.png")
+
+
+def test_erased_overlay_hand_checked():
+    img = Image.fromarray(np.zeros((8, 4, 3), dtype=np.uint8))
+    keep = np.array([[0.9, 0.1], [0.6, 0.5]])  # cells (0,1) and (1,1) replaced (<= 0.5)
+    arr = erased_overlay(img, keep)
+    assert (arr[:4, 2:] == 255).all() and (arr[4:, 2:] == 255).all()
+    assert (arr[:, :2] == 0).all()
+    # Overlapping patch geometry: patch 4, stride 2 on a 8x4 input, cell (0, 0) covers rows 0-3, cols 0-3.
+    arr = erased_overlay(img, np.array([[0.0], [1.0]]), patch=4, stride=2, input_size=(8, 4))
+    assert (arr[:4] == 255).all() and (arr[4:] == 0).all()
+
+
+def test_erasing_figure(tmp_path):
+    probs = np.random.default_rng(1).random((3, 8, 4))
+    out = erasing_figure(crops(3), probs, tmp_path / "erasing.png")
+    assert Image.open(out).size == erasing_figure_size(3) and out.stat().st_size > 5000
+    with pytest.raises(ValueError, match="keep_probs must be"):
+        erasing_figure(crops(2), probs, tmp_path / "bad.png")
