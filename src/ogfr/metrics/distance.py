@@ -24,11 +24,11 @@ def _check_pair(q: Tensor, g: Tensor, qname: str, gname: str, ndim: int) -> tupl
     return q, g
 
 
-def _distance(q: Tensor, g: Tensor, metric: Metric) -> Tensor:
-    """(Q, D) x (G, D) -> (Q, G), no validation (internal fast path)."""
+def _distance(q: Tensor, g: Tensor, metric: Metric, g_sq: Tensor | None = None) -> Tensor:
+    """(Q, D) x (G, D) -> (Q, G), no validation (internal fast path); ``g_sq``: precomputed |g|^2."""
     if metric == "euclidean":
         qn = (q * q).sum(1, keepdim=True)  # (Q, 1)
-        gn = (g * g).sum(1).unsqueeze(0)  # (1, G)
+        gn = ((g * g).sum(1) if g_sq is None else g_sq).unsqueeze(0)  # (1, G)
         # |q - g|^2 = |q|^2 + |g|^2 - 2 q.g, clamped at 0 against rounding, then the square root.
         return torch.addmm(qn + gn, q, g.t(), alpha=-2.0).clamp_(min=0.0).sqrt_()
     if metric == "cosine":
@@ -36,6 +36,11 @@ def _distance(q: Tensor, g: Tensor, metric: Metric) -> Tensor:
         gh = torch.nn.functional.normalize(g, dim=1)
         return torch.addmm(torch.ones(1, 1, dtype=q.dtype, device=q.device), qh, gh.t(), alpha=-1.0)
     raise ValueError(f"metric: expected 'euclidean' or 'cosine', got {metric!r}")
+
+
+def squared_norms(g: Tensor) -> Tensor:
+    """|x|^2 over the last dimension: (G, D) -> (G,), (G, K, D) -> (G, K)."""
+    return (g * g).sum(-1)
 
 
 def pairwise_distance(q: Tensor, g: Tensor, metric: Metric = "euclidean") -> Tensor:
@@ -55,15 +60,26 @@ def pairwise_distance(q: Tensor, g: Tensor, metric: Metric = "euclidean") -> Ten
 
 
 def _visibility_distance(
-    qg: Tensor, qp: Tensor, qv: Tensor, gg: Tensor, gp: Tensor, gv: Tensor, metric: Metric
+    qg: Tensor,
+    qp: Tensor,
+    qv: Tensor,
+    gg: Tensor,
+    gp: Tensor,
+    gv: Tensor,
+    metric: Metric,
+    g_sq: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
-    """Eq. 25 without validation (internal fast path); returns (Q, G) in the dtype of ``qg``."""
-    num = _distance(qg, gg, metric)  # D(global), the "+ D(f^g)" term of eq. 25
+    """Eq. 25 without validation (internal fast path); returns (Q, G) in the dtype of ``qg``.
+
+    ``g_sq``: precomputed squared norms of the gallery, global (G,) and parts (G, K).
+    """
+    num = _distance(qg, gg, metric, None if g_sq is None else g_sq[0])  # D(global): "+ D(f^g)" of eq. 25
     qvf = qv.to(num.dtype)  # (Q, K)
     gvf = gv.to(num.dtype)  # (G, K)
     for i in range(qp.shape[1]):
         both = qvf[:, i : i + 1] * gvf[:, i].unsqueeze(0)  # (Q, G): v_i^q * v_i^g
-        num.addcmul_(both, _distance(qp[:, i], gp[:, i], metric))  # eq. 25 numerator
+        gsq = None if g_sq is None else g_sq[1][:, i]
+        num.addcmul_(both, _distance(qp[:, i], gp[:, i], metric, gsq))  # eq. 25 numerator
     den = torch.addmm(
         torch.ones(1, 1, dtype=num.dtype, device=num.device), qvf, gvf.t()
     )  # eq. 25 denominator

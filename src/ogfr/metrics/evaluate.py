@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ogfr.metrics._checks import as_float_tensor, as_ids
-from ogfr.metrics.distance import Metric, _distance, _visibility_distance
+from ogfr.metrics.distance import Metric, _distance, _visibility_distance, squared_norms
 from ogfr.metrics.features import Features
 from ogfr.metrics.rank import RankAccumulator, RankOptions
 from ogfr.metrics.results import RankResults
@@ -138,15 +138,15 @@ def evaluate(
         "junk_pid": junk_pid,
     }
     if not parts:
-        query = Features(query.global_, name=query.name)
-        gallery = Features(gallery.global_, name=gallery.name)
+        query = query.global_only()
+        gallery = gallery.global_only()
 
-    def dist_fn(q: Features, g: Features) -> Tensor:
+    def dist_fn(q: Features, g: Features, g_sq: Any = None) -> Tensor:
         if parts:
             return _visibility_distance(
-                q.global_, q.parts, q.visibility, g.global_, g.parts, g.visibility, metric
+                q.global_, q.parts, q.visibility, g.global_, g.parts, g.visibility, metric, g_sq
             )
-        return _distance(q.global_, g.global_, metric)
+        return _distance(q.global_, g.global_, metric, g_sq)
 
     acc = RankAccumulator(*ids, opts)
     with torch.no_grad():
@@ -159,10 +159,15 @@ def evaluate(
                 acc.add(rows, block)
         else:
             g = gallery.select(slice(0, ng), dev)
+            g_sq = None
+            if metric == "euclidean":  # gallery norms once, not once per block
+                g_sq = (
+                    (squared_norms(g.global_), squared_norms(g.parts)) if parts else squared_norms(g.global_)
+                )
             with _progress((nq + chunk - 1) // chunk, progress, "evaluating") as step:
                 for s in range(0, nq, chunk):
                     rows = slice(s, min(nq, s + chunk))
-                    acc.add(rows, dist_fn(query.select(rows, dev), g))
+                    acc.add(rows, dist_fn(query.select(rows, dev), g, g_sq))
                     step()
     res = acc.result(settings)
     log.info("evaluated %d queries x %d gallery: Rank-1 %.4f mAP %.4f", nq, ng, res.rank1, res.mAP)

@@ -64,6 +64,18 @@ class Features:
     def has_parts(self) -> bool:
         return self.parts is not None
 
+    def global_only(self) -> Features:
+        """The same features without parts (no re-validation)."""
+        out = object.__new__(Features)
+        for name, value in (
+            ("global_", self.global_),
+            ("parts", None),
+            ("visibility", None),
+            ("name", self.name),
+        ):
+            object.__setattr__(out, name, value)
+        return out
+
     def select(self, rows: slice, device: torch.device | None = None) -> Features:
         """Rows ``rows`` (a slice), moved to ``device``; no re-validation of finite values."""
         dev = self.global_.device if device is None else device

@@ -63,19 +63,42 @@ class RankOptions:
             raise ValueError(f"ties: expected 'numpy' or 'stable', got {self.ties!r}")
 
 
-def _sort_rows(x: Tensor) -> Tensor:
-    """Values of each row sorted ascending; numpy's SIMD sort on CPU (rows split over threads)."""
-    if x.device.type != "cpu":
-        return torch.sort(x, dim=1).values
-    a = x.contiguous().numpy()
-    n = max(1, min(torch.get_num_threads(), a.shape[0]))
+def _sorted_negatives(
+    dist: Tensor, q_pids: np.ndarray, g_pids: np.ndarray, junk: np.ndarray | None
+) -> Tensor:
+    """Each row with its non-negatives (same id, junk) set to +inf, sorted ascending (values only).
+
+    CPU: numpy's SIMD sort on small row blocks (cache-friendly), rows split over threads (numpy releases
+    the GIL). GPU: torch.sort.
+    """
+    if dist.device.type != "cpu":
+        gp = torch.from_numpy(g_pids).to(dist.device)
+        qp = torch.from_numpy(q_pids).to(dist.device)
+        drop = gp.unsqueeze(0) == qp.unsqueeze(1)  # (Qc, G)
+        if junk is not None:
+            drop[:, torch.from_numpy(junk).to(dist.device)] = True
+        return torch.sort(dist.masked_fill(drop, float("inf")), dim=1).values
+    d = dist.contiguous().numpy()
+    out = np.empty_like(d)
+
+    def work(lo: int, hi: int) -> None:
+        for s in range(lo, hi, 16):
+            e = min(hi, s + 16)
+            blk = out[s:e]
+            np.copyto(blk, d[s:e])
+            np.copyto(blk, np.inf, where=g_pids[None, :] == q_pids[s:e, None])
+            if junk is not None:
+                blk[:, junk] = np.inf
+            blk.sort(axis=1)
+
+    n = max(1, min(torch.get_num_threads(), d.shape[0] // 16))
     if n == 1:
-        a.sort(axis=1)
+        work(0, d.shape[0])
     else:
-        bounds = np.linspace(0, a.shape[0], n + 1).astype(int)
+        bounds = np.linspace(0, d.shape[0], n + 1).astype(int)
         with ThreadPoolExecutor(n) as ex:
-            list(ex.map(lambda i: a[bounds[i] : bounds[i + 1]].sort(axis=1), range(n)))
-    return torch.from_numpy(a)
+            list(ex.map(lambda i: work(bounds[i], bounds[i + 1]), range(n)))
+    return torch.from_numpy(out)
 
 
 def _scores(r: Tensor, valid: Tensor, npos: Tensor, ap: str) -> tuple[Tensor, Tensor]:
@@ -128,15 +151,8 @@ class RankAccumulator:
         self._seen = np.zeros(nq, dtype=bool)
         self._cuhk_cmc: list[np.ndarray] = []
         self._rng = np.random.RandomState(self.opts.seed)
-        self._dev_cache: dict[str, Any] = {}
-
-    def _on(self, device: torch.device) -> tuple[Tensor, Tensor | None]:
-        key = str(device)
-        if key not in self._dev_cache:
-            gp = torch.from_numpy(self.g_pids).to(device)
-            junk = None if self.opts.junk_pid is None else gp != self.opts.junk_pid
-            self._dev_cache = {key: (gp, junk)}
-        return self._dev_cache[key]
+        junk = None if self.opts.junk_pid is None else np.flatnonzero(self.g_pids == self.opts.junk_pid)
+        self._junk_cols = junk if junk is not None and junk.size else None
 
     def _positives(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """Gallery indices (Qc, P) of each query's valid true matches, ascending, and their mask."""
@@ -156,6 +172,8 @@ class RankAccumulator:
     def add(self, rows: slice, dist: Tensor) -> None:
         """Score queries ``rows`` (a slice with step 1) given their (Qc, G) distance rows."""
         qc = rows.stop - rows.start
+        if dist.dtype not in (torch.float32, torch.float64):
+            dist = dist.float()
         if dist.dim() != 2 or dist.shape != (qc, len(self.g_pids)):
             raise ValueError(
                 f"distances: expected a block of shape {(qc, len(self.g_pids))}, got {tuple(dist.shape)}"
@@ -171,19 +189,13 @@ class RankAccumulator:
         if not npos_np.any():
             return
         dev = dist.device
-        gp, notjunk = self._on(dev)
-        qp = torch.from_numpy(self.q_pids[rows]).to(dev)
-        neg = gp.unsqueeze(0) != qp.unsqueeze(1)  # (Qc, G) valid negatives
-        if notjunk is not None:
-            neg &= notjunk.unsqueeze(0)
-        srt = _sort_rows(dist.masked_fill(~neg, float("inf")))  # (Qc, G) negatives first, ascending
-        del neg
+        srt = _sorted_negatives(dist, self.q_pids[rows], self.g_pids, self._junk_cols).to(dev)
         pidx = torch.from_numpy(pidx_np).to(dev)
         valid = torch.from_numpy(valid_np).to(dev)
         dps = dist.gather(1, pidx).masked_fill(~valid, float("inf"))
         dps = torch.sort(dps, dim=1).values.contiguous()  # (Qc, P) positive distances, ascending
-        lo = torch.searchsorted(srt.to(dev), dps)  # negatives strictly closer
-        hi = torch.searchsorted(srt.to(dev), dps, right=True)  # negatives closer or equal
+        lo = torch.searchsorted(srt, dps)  # negatives strictly closer
+        hi = torch.searchsorted(srt, dps, right=True)  # negatives closer or equal
         del srt
         k = torch.arange(dps.shape[1], device=dev).unsqueeze(0)
         npos = torch.from_numpy(npos_np).to(dev)
