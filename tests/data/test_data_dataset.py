@@ -47,7 +47,7 @@ def test_eval_items_without_labels(samples):
     assert set(item) == {"img", "labels", "pid", "camid", "index", "path"}
     assert item["img"].shape == (3, 16, 8) and item["img"].dtype == torch.float32
     assert item["labels"].shape == (8, 4) and item["labels"].dtype == torch.int64
-    assert torch.all(item["labels"] == -1)
+    assert torch.all(item["labels"] == -1)  # no label source
     assert (item["pid"], item["camid"], item["index"]) == (1, 1, 3)
     assert item["path"] == str(samples[3].path)
     assert torch.allclose(item["img"], torch.tensor((70 / 255 - 0.5) / 0.5), atol=0.02)  # grey 70, JPEG

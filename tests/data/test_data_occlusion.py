@@ -62,6 +62,14 @@ def test_label_mask_hand_computed():
     assert found
 
 
+def test_unknown_labels_stay_unknown():
+    aug = OcclusionAugment(ObstacleBank([_patch(9)]), p=1.0)
+    img = torch.zeros(3, 16, 8)
+    unknown = torch.full((4, 2), -1, dtype=torch.int64)
+    img_o, labels_o, mask = aug(img, unknown, generator=torch.Generator().manual_seed(0))
+    assert mask.any() and torch.all(labels_o == -1)
+
+
 def test_probability_and_positions():
     aug = OcclusionAugment(ObstacleBank([_patch(10), _patch(200)]), p=0.5)
     img, labels = _inputs()

@@ -145,7 +145,8 @@ class OcclusionAugment:
         self, img: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Returns ``(img_o, labels_o, occ_mask)``: the occluded image (3, H, W), the labels (h, w) with
-        the pasted area set to background 0 (None if ``labels`` is None) and the (H, W) bool mask."""
+        the pasted area set to background 0 (None if ``labels`` is None; -1 "unknown" pixels stay -1)
+        and the (H, W) bool mask."""
         if img.ndim != 3 or img.shape[0] != 3:
             raise ValueError(f"image must be (3, H, W), got {tuple(img.shape)}")
         _, h, w = img.shape
@@ -168,7 +169,8 @@ class OcclusionAugment:
         img_o[:, top : top + ph, left : left + pw] = patch.to(img_o.dtype)
         mask[top : top + ph, left : left + pw] = True
         if labels_o is not None:
-            # Label pixels whose centre falls in the pasted box (the same sampling as label resizing).
+            # Label pixels whose centre falls in the pasted box (the same sampling as label resizing);
+            # unknown pixels (-1, no label source) stay unknown.
             label_mask = resize_labels(mask.to(torch.int64), tuple(labels_o.shape)).bool()
-            labels_o[label_mask] = 0
+            labels_o[label_mask & (labels_o >= 0)] = 0
         return img_o, labels_o, mask
