@@ -124,3 +124,9 @@ def test_workers_and_pickling(samples):
     assert len(first) == 3 and first[0].shape == (2, 3, 16, 8)
     # per-worker RNG comes from the DataLoader's seed: the same seed gives the same augmentation
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_bad_label_map_names_the_image(samples):
+    ds = ReIDDataset(samples, EvalTransform(size=(16, 8)), labels=lambda s: np.full((4, 4), 12, np.uint8))
+    with pytest.raises(ValueError, match=r"0000_c1s1_0\.jpg: label map values must be in 0..8, got 12..12"):
+        ds[0]

@@ -242,4 +242,4 @@ def test_real_market_file_names(tmp_path, real_photos):
     expected = {int(c.name[:4]) for c in crops if not c.name.startswith("-1")}
     assert {s.pid for s in data.gallery} == expected
     assert {s.camid for s in data.gallery} <= set(range(6))
-    assert data.num_train_pids == len(expected - {0}) + (0 in expected)
+    assert data.num_train_pids == len(expected) and data.train_pid_map[0] == min(expected)

@@ -101,7 +101,10 @@ class ReIDDataset(Dataset):
         if not 0 <= index < len(self.samples):
             raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
         sample, pil = self._load(index)
-        img, labels = self.transform(pil, self._label_map(sample))
+        try:
+            img, labels = self.transform(pil, self._label_map(sample))
+        except ValueError as err:  # a bad label map: say whose
+            raise ValueError(f"{sample.path}: {err}") from err
         if labels is None:
             labels = torch.full(self.transform.label_size, -1, dtype=torch.int64)
         item: dict[str, Any] = {
