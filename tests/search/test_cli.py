@@ -1,0 +1,107 @@
+"""`ogfr index | search | show | export` end to end on a tiny checkpoint and gallery."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+from search_helpers import make_model, write_checkpoint
+
+from ogfr.cli import main
+from ogfr.viz.ranked import ranked_figure_size
+
+
+@pytest.fixture()
+def built(checkpoint, gallery, tmp_path, capsys):
+    out = tmp_path / "idx"
+    rc = main(["index", "--checkpoint", str(checkpoint), "--images", str(gallery), "--out", str(out),
+               "--occlusion", "visible", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    return out, capsys.readouterr().out
+
+
+def test_index_then_search_json_and_table(built, gallery, capsys):
+    built, out = built
+    assert "13 image(s) (13 added" in out and "skipped 4 file(s)" in out and "bomb.png" in out
+    query = gallery / "0002_c3s1_000100_00.jpg"
+    assert main(["search", "--index", str(built), str(query), "--top", "3", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1 and [h["rank"] for h in rows[0]["hits"]] == [1, 2, 3]
+    top = rows[0]["hits"][0]
+    assert top["path"] == query.name and top["pid"] == 2 and len(top["shared_parts"]) <= 8
+    assert main(["search", "--index", str(built), str(query), "--top", "2", "--faiss", "on"]) == 0
+    table = capsys.readouterr().out
+    assert query.name in table and "shared parts" in table
+
+
+def test_search_errors(built, gallery, tmp_path, capsys):
+    built = built[0]
+    assert main(["search", "--index", str(built), str(gallery / "notes.txt")]) == 1
+    assert "not an image" in capsys.readouterr().err
+    other = write_checkpoint(tmp_path / "other.pt", make_model(seed=3))
+    assert (
+        main(
+            [
+                "search",
+                "--index",
+                str(built),
+                "--checkpoint",
+                str(other),
+                str(gallery / "0001_c1s1_000100_00.jpg"),
+            ]
+        )
+        == 1
+    )
+    assert "not the one index" in capsys.readouterr().err
+    (built / "meta.sqlite").write_bytes(b"garbage" * 50)
+    assert main(["search", "--index", str(built), str(gallery / "0001_c1s1_000100_00.jpg")]) == 1
+    assert "corrupt index" in capsys.readouterr().err
+    assert (
+        main(["search", "--index", str(tmp_path / "nowhere"), str(gallery / "0001_c1s1_000100_00.jpg")]) == 1
+    )
+
+
+def test_show_figures(built, checkpoint, gallery, tmp_path):
+    built = built[0]
+    queries = [str(gallery / "0001_c2s1_000100_00.jpg"), str(gallery / "sub" / "0004_c1s1_000100_00.jpg")]
+    png = tmp_path / "ranked.png"
+    assert main(["show", "ranked", "--index", str(built), *queries, "--top", "4", "--out", str(png)]) == 0
+    assert Image.open(png).size == ranked_figure_size(2, 4)
+    for fig in ("visibility", "erasing"):
+        png = tmp_path / f"{fig}.png"
+        rc = main(
+            [
+                "show",
+                fig,
+                "--checkpoint",
+                str(checkpoint),
+                "--occlusion",
+                "visible",
+                *queries,
+                "--out",
+                str(png),
+            ]
+        )
+        assert rc == 0 and png.stat().st_size > 5000
+
+
+def test_show_ranked_never_opens_outside_root(built, gallery, tmp_path, capsys):
+    built = built[0]
+    import sqlite3
+
+    secret = gallery.parent / "gallery_secret.jpg"
+    with sqlite3.connect(built / "meta.sqlite") as db:  # a tampered index pointing outside its root
+        db.execute(
+            "UPDATE images SET path = ? WHERE path = ?", ("../gallery_secret.jpg", "0001_c1s1_000100_00.jpg")
+        )
+    secret.unlink()  # if anything tried to open it, the error would be "not found", not "outside"
+    rc = main(["show", "ranked", "--index", str(built), str(gallery / "0001_c1s1_000100_00.jpg"),
+               "--top", "13", "--out", str(tmp_path / "r.png")])  # fmt: skip
+    assert rc == 1 and "outside the indexed root" in capsys.readouterr().err
+
+
+def test_export_command(checkpoint, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000 and "max abs difference" in capsys.readouterr().out
