@@ -150,6 +150,7 @@ class RankAccumulator:
         self._inp = np.full(nq, np.nan)
         self._seen = np.zeros(nq, dtype=bool)
         self._cuhk_cmc: list[np.ndarray] = []
+        self._cuhk_len = self.max_rank
         self._rng = np.random.RandomState(self.opts.seed)
         junk = None if self.opts.junk_pid is None else np.flatnonzero(self.g_pids == self.opts.junk_pid)
         self._junk_cols = junk if junk is not None and junk.size else None
@@ -271,6 +272,8 @@ class RankAccumulator:
                 cmc[: len(c)] += c
                 cmc[len(c) :] += c[-1] if len(c) else 0
             self._cuhk_cmc.append(cmc / 10)
+            # torchreid's curve is as long as the sampled list: one item per identity
+            self._cuhk_len = min(self._cuhk_len, len(groups))
 
     def result(self, settings: dict[str, Any] | None = None) -> RankResults:
         """Totals over all scored rows; raises when no query had a valid match."""
@@ -285,7 +288,9 @@ class RankAccumulator:
                 "and junk): check q_pids / g_pids / camera ids"
             )
         if self.opts.cuhk03:
-            cmc = np.asarray(self._cuhk_cmc, dtype=np.float32).sum(0) / np.float32(num_valid)
+            cmc = np.asarray(self._cuhk_cmc, dtype=np.float32)[:, : self._cuhk_len].sum(0) / np.float32(
+                num_valid
+            )
         else:
             cmc = np.cumsum(self._first_hist[: self.max_rank]).astype(np.float32) / np.float32(num_valid)
         return RankResults(
