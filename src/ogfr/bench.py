@@ -182,6 +182,10 @@ def cost_table(
     f_base_train = count_flops(lambda: base.forward_train(batch))["total"] / 2
     full.eval()
     base.eval()
+    # TransReID's JPM runs its extra last block on 4 groups of N/4 patches + the cls token (its b1 replaces
+    # the backbone's own last block, so the global branch costs what the baseline costs).
+    group = torch.randn(1, 1 + cfg_base.num_patches // 4, cfg_base.embed_dim)
+    f_group = count_flops(lambda: base.backbone.blocks[-1](group))["total"]
     rows = [
         CostRow(
             "OGFR student (inference)",
@@ -222,7 +226,7 @@ def cost_table(
         "rows": [dataclasses.asdict(r) | {"gmacs": r.gmacs} for r in rows],
         "full_breakdown": params_by_child(full),
         "baseline_breakdown": params_by_child(base),
-        "transreid": transreid_estimate(base, num_classes),
+        "transreid": transreid_estimate(base, num_classes) | {"gflops": (f_base + 4 * f_group) / 1e9},
     }
 
 
@@ -514,7 +518,9 @@ def format_transreid(res: dict) -> str:
         f"baseline {t['baseline'] / m:.2f}M + 2 x (last block + norm) {t['jpm_blocks'] / m:.2f}M "
         f"+ 4 more BNNeck classifiers {t['extra_necks'] / m:.2f}M = **{t['transreid'] / m:.2f}M** "
         f"(paper 103.3M; + the unused 1000-class ImageNet head {t['imagenet_head'] / m:.2f}M "
-        f"= {(t['transreid'] + t['imagenet_head']) / m:.2f}M).\n"
+        f"= {(t['transreid'] + t['imagenet_head']) / m:.2f}M). "
+        f"FLOPs: baseline + the JPM block on 4 groups of N/4 + 1 tokens = {t['gflops']:.2f} GFLOPs "
+        f"= **{t['gflops'] / 2:.2f} GMACs** per image (paper 23.6G).\n"
     )
 
 
