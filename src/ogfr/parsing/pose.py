@@ -69,7 +69,7 @@ TORSO_QUAD = (L_SH, R_SH, R_HIP, L_HIP)
 class PoseConfig:
     """Settings of the ``pose`` backend."""
 
-    presence_threshold: float = 0.5  # pose presence probability below this -> no person
+    presence_threshold: float = 0.1  # pose presence below this -> no person (blank images score < 0.01)
     visibility_threshold: float = 0.5  # a landmark below this drops every segment it ends
     mask_threshold: float = 0.5  # person-mask probability above this is a person pixel
     margin: float = 0.125  # letterbox margin on each side, as a fraction of the longer side
@@ -130,6 +130,43 @@ def _inside_quad(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
             x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
         inside ^= crosses & (x < x_at)
     return inside
+
+
+def keep_main_components(mask: np.ndarray, min_fraction: float = 0.3) -> np.ndarray:
+    """Keep the largest 4-connected component of ``mask`` (h, w) and any at least ``min_fraction`` of its size."""
+    h, w = mask.shape
+    comp = np.full((h, w), -1, dtype=np.int64)
+    sizes: list[int] = []
+    for y0, x0 in zip(*np.nonzero(mask), strict=True):
+        if comp[y0, x0] >= 0:
+            continue
+        label, stack, size = len(sizes), [(y0, x0)], 0
+        comp[y0, x0] = label
+        while stack:  # flood fill
+            y, x = stack.pop()
+            size += 1
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and comp[ny, nx] < 0:
+                    comp[ny, nx] = label
+                    stack.append((ny, nx))
+        sizes.append(size)
+    if len(sizes) <= 1:
+        return mask.astype(bool)
+    keep = np.array(sizes) >= min_fraction * max(sizes)
+    return np.where(comp >= 0, keep[comp.clip(0)], False)
+
+
+def supported_by_mask(landmarks: np.ndarray, person: np.ndarray, radius: int = 1) -> np.ndarray:
+    """(L,) bool: the landmark lies on the grid and a person pixel is within ``radius`` pixels of it."""
+    h, w = person.shape
+    out = np.zeros(len(landmarks), dtype=bool)
+    for i, (x, y) in enumerate(landmarks):
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        cx, cy = int(x), int(y)
+        window = person[max(cy - radius, 0) : cy + radius + 1, max(cx - radius, 0) : cx + radius + 1]
+        out[i] = bool(window.any())
+    return out
 
 
 def landmarks_to_parts(
@@ -235,7 +272,11 @@ class PoseBackend:
         xy = np.empty((NUM_LANDMARKS, 2))
         xy[:, 0] = (lms[:, 0] * scale - box.left) * w / box.width
         xy[:, 1] = (lms[:, 1] * scale - box.top) * h / box.height
-        labels = landmarks_to_parts(xy, _sigmoid(lms[:, 3]), person, self.cfg.visibility_threshold)
+        person = keep_main_components(person)
+        # A landmark counts only when the model calls it visible AND it sits on the person mask
+        # (BlazePose guesses hidden joints, e.g. knees behind an obstacle, with high visibility at times).
+        visibility = np.where(supported_by_mask(xy, person), _sigmoid(lms[:, 3]), 0.0)
+        labels = landmarks_to_parts(xy, visibility, person, self.cfg.visibility_threshold)
         if not labels.any():
             return ParseResult(labels, "no_person", "no person pixel near a visible body segment")
         return ParseResult(labels)
