@@ -86,3 +86,19 @@ class Features:
         object.__setattr__(out, "visibility", None if vis is None else vis[rows].to(dev))
         object.__setattr__(out, "name", self.name)
         return out
+
+
+def concat_features(a: Features, b: Features, name: str = "all") -> Features:
+    """Rows of ``a`` then rows of ``b`` (both with parts or both without), no re-validation."""
+    if a.has_parts != b.has_parts:
+        raise ValueError(f"{b.name}.parts: one side has parts and the other not")
+    out = object.__new__(Features)
+    object.__setattr__(out, "global_", torch.cat([a.global_, b.global_.to(a.global_.device)]))
+    parts = vis = None
+    if a.parts is not None and b.parts is not None and a.visibility is not None and b.visibility is not None:
+        parts = torch.cat([a.parts, b.parts.to(a.parts.device)])
+        vis = torch.cat([a.visibility, b.visibility.to(a.visibility.device)])
+    object.__setattr__(out, "parts", parts)
+    object.__setattr__(out, "visibility", vis)
+    object.__setattr__(out, "name", name)
+    return out
