@@ -1,0 +1,146 @@
+"""OGFR assembly: student-only inference, one backbone pass in training, every ablation switch trains."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ogfr.losses import LossConfig, OGFRCriterion
+from ogfr.model import OGFR, OGFRConfig
+
+from .conftest import make_batch
+
+
+def _infer(model: OGFR, batch: dict) -> dict:
+    return model(batch["img_o"], batch["z_o"], batch["camid"])
+
+
+def test_inference_outputs(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg, b=4)
+    out = _infer(tiny_model.eval(), batch)
+    assert set(out) == {"global", "parts", "visibility", "part_maps"}
+    assert out["global"].shape == (4, 64) and out["parts"].shape == (4, 8, 64)
+    assert out["visibility"].dtype == torch.bool and out["visibility"].shape == (4, 8)
+    maps = out["part_maps"]
+    assert maps.shape == (4, 9, 32, 16)
+    assert torch.allclose(maps.sum(dim=1), torch.ones(4, 32, 16), atol=1e-5)
+    winners = maps.argmax(dim=1)
+    for b in range(4):
+        for k in range(1, 9):
+            assert bool(out["visibility"][b, k - 1]) == bool((winners[b] == k).any())  # eq. 24
+
+
+def test_student_inference_same_in_train_and_eval_and_without_teacher(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg, b=4)
+    train_out = _infer(tiny_model.train(), batch)  # no dropout / drop-path in the tiny preset
+    eval_out = _infer(tiny_model.eval(), batch)
+    for key in ("global", "parts", "part_maps"):
+        assert torch.allclose(train_out[key], eval_out[key], atol=1e-6), key
+    del tiny_model.teacher, tiny_model.en_neck  # inference never touches teacher modules
+    again = _infer(tiny_model, batch)
+    assert torch.equal(again["global"], eval_out["global"])
+
+
+def test_drop_path_only_in_training() -> None:
+    cfg = OGFRConfig.tiny(drop_path=0.5, depth=4)
+    model = OGFR(cfg, 4, 2)
+    batch = make_batch(cfg, b=4)
+    torch.manual_seed(0)
+    a = _infer(model.train(), batch)["global"]
+    b = _infer(model.train(), batch)["global"]
+    assert not torch.allclose(a, b)  # stochastic depth in training
+    model.eval()
+    assert torch.equal(_infer(model, batch)["global"], _infer(model, batch)["global"])
+
+
+def test_backbone_runs_once_on_both_views(tiny_cfg, tiny_model) -> None:
+    calls = []
+    tiny_model.backbone.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    out = tiny_model.forward_train(make_batch(tiny_cfg, b=6))
+    assert calls == [12]  # 2B images in one pass
+    assert out["hp_tokens"].shape == out["op_tokens"].shape == (6, 1 + 8 + 32, 64)
+    assert out["hp_logits"].shape == (6, 9, 4) and out["hp_keep"].shape == (6, 32)
+    assert not out["hp_base_logits"].requires_grad  # no-mask baseline pass under no_grad
+
+
+def test_base_pass_does_not_touch_bn_running_stats(tiny_cfg, tiny_model) -> None:
+    neck = tiny_model.teacher.necks.necks[0].bn
+    tiny_model.forward_train(make_batch(tiny_cfg))
+    assert int(neck.num_batches_tracked) == 1  # the masked pass only
+
+
+def test_missing_batch_key_error(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg)
+    del batch["z_h"]
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['z_h'\]"):
+        tiny_model.forward_train(batch)
+
+
+ABLATIONS = [
+    {},  # full OGFR
+    {"kd": False, "fep": "none", "oavit": False},  # Table 4 row 1: single-branch ViT baseline
+    {"kd": False, "fep": "none"},  # + OA-ViT
+    {"kd": False, "fep": "student"},  # + FEP-S
+    {"fep": "student"},  # + KD, FEP in the student
+    {"fep": "both"},
+    {"fep": "none"},
+    {"oavit": False, "fep": "none"},  # KD without part tokens
+    {"mask": "none"},  # Table 5
+    {"mask": "random"},
+    {"mask": "background"},
+    {"decoder": "conventional"},  # Table 6
+    {"num_coarse": 1},  # Figure 4
+    {"num_coarse": 2},
+    {"num_coarse": 8},
+    {"patch_embed": "conv"},
+]
+MICRO = {"image_size": (32, 16), "embed_dim": 32, "depth": 1, "label_size": (16, 8)}  # 4 x 2 patches
+LOSS_ABLATIONS = [
+    {"mse": False},
+    {"cos": False},
+    {"kd": False},
+    {"teacher_id": False},
+    {"triplet_margin": 0.3},
+]
+
+
+@pytest.mark.parametrize(
+    "overrides", ABLATIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "full"
+)
+def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
+    torch.manual_seed(0)
+    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    _train_step(cfg, LossConfig())
+
+
+@pytest.mark.parametrize(
+    "overrides", LOSS_ABLATIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())
+)
+def test_every_loss_switch_trains_a_step(overrides) -> None:
+    torch.manual_seed(0)
+    _train_step(OGFRConfig.tiny(**MICRO), LossConfig(**overrides))
+
+
+def _train_step(cfg: OGFRConfig, loss_cfg: LossConfig) -> None:
+    model = OGFR(cfg, num_classes=4, num_cameras=2)
+    crit = OGFRCriterion(loss_cfg, cfg)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    batch = make_batch(cfg)
+    losses = crit(model.forward_train(batch), batch)
+    assert all(torch.isfinite(v) for v in losses.values())
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    losses["total"].backward()
+    opt.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.backbone.parameters(), strict=True))
+    crit.end_epoch(0)
+    out = model.eval()(batch["img_o"], batch["z_o"], batch["camid"])
+    assert out["parts"].shape == (8, cfg.num_part_features, cfg.embed_dim)
+
+
+def test_erasing_mask_for_figures(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg, b=2)
+    m = tiny_model.eval().erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
+    assert m.shape == (2, 8, 4) and ((m >= 0) & (m <= 1)).all()
+    plain = OGFR(OGFRConfig.tiny(mask="random"), 4, 2)
+    with pytest.raises(ValueError, match="no erasing-mask agent"):
+        plain.erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
