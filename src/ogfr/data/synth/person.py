@@ -143,11 +143,13 @@ class Pose:
     phase: float  # walking cycle phase in radians
     stride: float  # leg swing amplitude in radians (0 = standing)
     arm_swing: float  # arm swing amplitude as a share of the stride
+    hold: float = 0.0  # front / back views: -1 / +1 bends the forearm on that image side, 0 = none
 
 
 def sample_pose(rng: np.random.Generator, view: View, variation: float) -> Pose:
     stride = float(rng.uniform(0.05, 0.45) * min(variation, 1.5)) if rng.random() < 0.85 else 0.02
-    return Pose(view, float(rng.uniform(0, 2 * math.pi)), stride, float(rng.uniform(0.5, 1.0)))
+    hold = float(rng.choice([-1.0, 1.0])) if rng.random() < 0.2 * min(variation, 1.0) else 0.0
+    return Pose(view, float(rng.uniform(0, 2 * math.pi)), stride, float(rng.uniform(0.5, 1.0)), hold)
 
 
 def _limb(start: Point, angle: float, length: float) -> Point:
@@ -186,7 +188,7 @@ def draw_person(
 
     # ---- legs and feet -------------------------------------------------------------------------------
     def leg(hip: Point, knee: Point, ankle: Point, part: int, foot_part: int, toe_dir: float) -> None:
-        r_hip, r_knee, r_ankle = 0.05 * h * wf, 0.036 * h, 0.025 * h
+        r_hip, r_knee, r_ankle = 0.06 * h * wf, 0.044 * h * wf, 0.03 * h
         canvas.capsule(knee, ankle, r_knee, r_ankle, leg_low_col, ids(part))
         canvas.capsule(hip, knee, r_hip, r_knee, leg_top_col, ids(part))
         if ident.lower_kind == "shorts":  # shorts end above the knee
@@ -216,7 +218,7 @@ def draw_person(
             leg(hip, knee, ankle, part, fpart, d)
         top, hip_y, sh_y = top + lift, hip_y + lift, sh_y + lift  # the whole body sinks with the legs
     else:
-        spread = 0.045 * h * wf
+        spread = 0.052 * h * wf
         for sign in (-1.0, 1.0):
             part = L_LEG if sign == left_sign else R_LEG
             fpart = L_FOOT if sign == left_sign else R_FOOT
@@ -231,14 +233,14 @@ def draw_person(
         if side:
             near = R_LEG if d > 0 else L_LEG
             canvas.polygon(
-                [(cx - 0.06 * h * wf, hip_y - 0.01 * h), (cx + 0.06 * h * wf, hip_y - 0.01 * h),
+                [(cx - 0.07 * h * wf, hip_y - 0.01 * h), (cx + 0.07 * h * wf, hip_y - 0.01 * h),
                  (cx + 0.08 * h * wf + flare, knee_y), (cx - 0.08 * h * wf - flare, knee_y)],
                 lower_col, ids(near),
             )  # fmt: skip
         else:
             for sign in (-1.0, 1.0):
                 part = L_LEG if sign == left_sign else R_LEG
-                outer_top, outer_bot = cx + sign * 0.085 * h * wf, cx + sign * (0.1 * h * wf + flare)
+                outer_top, outer_bot = cx + sign * 0.1 * h * wf, cx + sign * (0.115 * h * wf + flare)
                 canvas.polygon(
                     [(cx, hip_y - 0.01 * h), (outer_top, hip_y - 0.01 * h), (outer_bot, knee_y), (cx, knee_y)],
                     lower_col, ids(part),
@@ -246,21 +248,29 @@ def draw_person(
 
     # ---- torso, bag, arms --------------------------------------------------------------------------------
     if side:
-        chest, waist = 0.06 * h * wf, 0.055 * h * wf
+        chest, waist = 0.072 * h * wf, 0.064 * h * wf
         torso = [
             (cx - d * chest * 0.8, sh_y - 0.01 * h), (cx + d * chest, sh_y + 0.01 * h),
             (cx + d * waist, hip_y + 0.02 * h), (cx - d * waist, hip_y + 0.02 * h),
         ]  # fmt: skip
     else:
-        sw, hw = 0.115 * h * wf, 0.085 * h * wf
-        torso = [
-            (cx - sw * 0.8, sh_y - 0.012 * h), (cx + sw * 0.8, sh_y - 0.012 * h), (cx + sw, sh_y + 0.03 * h),
-            (cx + hw, hip_y + 0.02 * h), (cx - hw, hip_y + 0.02 * h), (cx - sw, sh_y + 0.03 * h),
+        sw, hw = 0.135 * h * wf, 0.1 * h * wf
+        half = [
+            (0.05 * h, sh_y - 0.016 * h), (sw * 0.82, sh_y - 0.006 * h), (sw, sh_y + 0.03 * h),
+            (sw * 0.93, sh_y + 0.11 * h), (hw * 0.92, hip_y - 0.08 * h), (hw, hip_y + 0.025 * h),
         ]  # fmt: skip
+        torso = [(cx + x, y) for x, y in half] + [(cx - x, y) for x, y in reversed(half)]
+    hold = 0.0  # side (+1 / -1 on the image) of a forearm bent in front of the body, 0 = none
+    if not side and pose.hold:
+        hold = 1.0 if pose.hold > 0 else -1.0
 
-    def arm(shoulder: Point, swing_angle: float, part: int) -> None:
+    def arm(shoulder: Point, swing_angle: float, part: int, bent: bool = False) -> None:
         bend = 0.15 + 0.5 * max(0.0, swing_angle * (d if side else 1.0)) if side else 0.05
-        if side:
+        if bent:  # forearm raised across the body (phone, bag strap, cup)
+            out = 1.0 if shoulder[0] > cx else -1.0
+            elbow = (shoulder[0] + out * 0.01 * h, shoulder[1] + upper_arm * 0.95)
+            wrist = (elbow[0] - out * fore_arm * 0.75, elbow[1] - fore_arm * 0.45)
+        elif side:
             elbow = _limb(shoulder, d * swing_angle, upper_arm)
             wrist = _limb(elbow, d * (swing_angle + bend), fore_arm)
         else:
@@ -268,7 +278,7 @@ def draw_person(
             fs = math.cos(swing_angle)  # foreshortening of an arm swinging towards / away from the camera
             elbow = (shoulder[0] + out * 0.018 * h, shoulder[1] + upper_arm * fs)
             wrist = (elbow[0] + out * 0.008 * h, elbow[1] + fore_arm * math.cos(swing_angle * 1.4))
-        r_up, r_fore = 0.029 * h * wf, 0.024 * h
+        r_up, r_fore = 0.034 * h * wf, 0.028 * h * wf
         if ident.long_sleeves:
             canvas.capsule(elbow, wrist, r_fore, r_fore * 0.85, sleeve_col, ids(part))
         else:
@@ -294,10 +304,10 @@ def draw_person(
     if side:
         arm((cx + d * 0.005 * h, shoulder_y), -arm_angle, near_arm)
     else:
-        sw = 0.115 * h * wf
+        sw = 0.135 * h * wf
         for sign in (-1.0, 1.0):
             part = L_ARM if sign == left_sign else R_ARM
-            arm((cx + sign * (sw - 0.012 * h), shoulder_y), sign * arm_angle, part)
+            arm((cx + sign * (sw - 0.028 * h), shoulder_y), sign * arm_angle, part, bent=sign == hold)
 
     # ---- head -------------------------------------------------------------------------------------------
     hs = ident.head_size
@@ -309,7 +319,13 @@ def draw_person(
     hair = ident.hair_color
     if ident.hair_style == "long" and pose.view != "front":
         back_x = hcx - d * 0.02 * h if side else hcx
-        canvas.rect(back_x - hrx * 0.9, hcy, back_x + hrx * 0.9, sh_y + 0.07 * h, hair, ids(HEAD))
+        bottom = sh_y + 0.07 * h
+        canvas.polygon(
+            [(back_x - hrx * 0.95, hcy), (back_x + hrx * 0.95, hcy), (back_x + hrx * 1.1, bottom),
+             (back_x - hrx * 1.1, bottom)],
+            hair, ids(HEAD),
+        )  # fmt: skip
+        canvas.ellipse(back_x, bottom, hrx * 1.1, 0.02 * h, hair, ids(HEAD))
     elif ident.hair_style == "long":  # front: strands beside the face
         canvas.rect(hcx - hrx * 1.05, hcy - 0.2 * hry, hcx + hrx * 1.05, hcy + 1.25 * hry, hair, ids(HEAD))
     canvas.ellipse(hcx, hcy, hrx, hry, ident.skin, ids(HEAD))
@@ -380,7 +396,7 @@ def _draw_bag_front(canvas: Canvas, ident: Identity, pose: Pose, cx: float, sh_y
     if ident.bag == "backpack":
         if pose.view == "back":
             canvas.rect(
-                cx - 0.075 * h * wf, sh_y + 0.02 * h, cx + 0.075 * h * wf, sh_y + 0.24 * h, bag, layer
+                cx - 0.085 * h * wf, sh_y + 0.02 * h, cx + 0.085 * h * wf, sh_y + 0.25 * h, bag, layer
             )
             canvas.rect(
                 cx - 0.06 * h * wf,
@@ -402,6 +418,6 @@ def _draw_bag_front(canvas: Canvas, ident: Identity, pose: Pose, cx: float, sh_y
         # strap across the chest/back, bag at the hip on the person's left side
         side_x = {"front": left_sign, "back": left_sign, "left": 0.3, "right": -0.3}[pose.view]
         top_x = cx - side_x * 0.08 * h * wf
-        bag_x = cx + side_x * 0.11 * h * wf
+        bag_x = cx + side_x * 0.125 * h * wf
         canvas.line((top_x, sh_y), (bag_x, hip_y - 0.04 * h), 0.012 * h, scale_color(bag, 0.9), layer)
         canvas.rect(bag_x - 0.045 * h, hip_y - 0.06 * h, bag_x + 0.045 * h, hip_y + 0.04 * h, bag, layer)

@@ -34,13 +34,13 @@ OBJECTS = [
 class Camera:
     """Everything that stays fixed for one camera: scene style, light, optics and viewpoint habits."""
 
-    wall: Color
-    ground: Color
+    walls: tuple[Color, ...]  # the camera sees a few facades / ground surfaces, one behind each crop
+    grounds: tuple[Color, ...]
     horizon: float  # ground line as a share of the image height
-    windows: bool
-    vegetation: bool
-    bikes: bool
-    railing: bool
+    windows: float  # probabilities of scene elements behind a crop
+    vegetation: float
+    bikes: float
+    railing: float
     gain: float  # global brightness
     cast: tuple[float, float, float]  # per-channel colour gain
     contrast: float
@@ -58,21 +58,21 @@ def sample_cameras(rng: np.random.Generator, num: int, shift: float) -> list[Cam
         prior = rng.dirichlet([2.0, 2.0, 1.5])
         cams.append(
             Camera(
-                wall=WALLS[int(rng.integers(len(WALLS)))],
-                ground=GROUNDS[int(rng.integers(len(GROUNDS)))],
-                horizon=float(rng.uniform(0.35, 0.7)),
-                windows=bool(rng.random() < 0.6),
-                vegetation=bool(rng.random() < 0.6),
-                bikes=bool(rng.random() < 0.45),
-                railing=bool(rng.random() < 0.35),
-                gain=float(1.0 + shift * rng.uniform(-0.22, 0.18)),
-                cast=tuple(float(1.0 + shift * c) for c in rng.uniform(-0.09, 0.09, size=3)),  # type: ignore[arg-type]
+                walls=tuple(WALLS[int(k)] for k in rng.choice(len(WALLS), size=3, replace=False)),
+                grounds=tuple(GROUNDS[int(k)] for k in rng.choice(len(GROUNDS), size=2, replace=False)),
+                horizon=float(rng.uniform(0.35, 0.65)),
+                windows=float(rng.uniform(0.1, 0.7)),
+                vegetation=float(rng.uniform(0.2, 0.8)),
+                bikes=float(rng.uniform(0.0, 0.6)),
+                railing=float(rng.uniform(0.0, 0.4)),
+                gain=float(1.0 + shift * rng.uniform(-0.18, 0.15)),
+                cast=tuple(float(1.0 + shift * c) for c in rng.uniform(-0.07, 0.07, size=3)),  # type: ignore[arg-type]
                 contrast=float(1.0 + shift * rng.uniform(-0.25, 0.1)),
                 blur=float(shift * rng.uniform(0.15, 0.8)),
                 noise=float(shift * rng.uniform(1.0, 5.0)),
                 jpeg_pre=int(rng.integers(45, 80)) if shift > 0 and i % 2 == 1 else 100,
                 view_prior=(float(prior[0]), float(prior[1]), float(prior[2])),
-                scale=float(rng.uniform(0.8, 0.9)),
+                scale=float(rng.uniform(0.84, 0.93)),
             )
         )
     return cams
@@ -93,11 +93,12 @@ def draw_background(canvas: Canvas, cam: Camera, rng: np.random.Generator, clutt
     """Wall, windows, pavement, vegetation, railings, parked bikes and passers-by (all background)."""
     H, W = canvas.height, canvas.width
     gy = H * float(np.clip(cam.horizon + rng.normal(0, 0.05), 0.2, 0.85))
-    wall, ground = _jit(rng, cam.wall), _jit(rng, cam.ground)
+    wall = _jit(rng, cam.walls[int(rng.integers(len(cam.walls)))], 0.12)
+    ground = _jit(rng, cam.grounds[int(rng.integers(len(cam.grounds)))], 0.1)
     canvas.rect(-1, -1, W + 1, gy, wall, BACKGROUND)
     canvas.rect(-1, gy, W + 1, H + 1, ground, BACKGROUND)
     # wall structure: horizontal bands, windows or panels
-    if cam.windows:
+    if rng.random() < cam.windows:
         ww, wh = rng.uniform(0.25, 0.5) * W, rng.uniform(0.12, 0.25) * H
         ox, oy = rng.uniform(-ww, 0), rng.uniform(-wh, 0.1 * H)
         glass = mix((60, 70, 85), wall, float(rng.uniform(0.0, 0.35)))
@@ -124,7 +125,7 @@ def draw_background(canvas: Canvas, cam: Camera, rng: np.random.Generator, clutt
     for x in np.arange(rng.uniform(0, 20), W + 40, rng.uniform(14, 30)):
         canvas.line((x, gy), (x + slant * (H - gy) - 10, H), 0.5, scale_color(ground, 0.88), BACKGROUND)
     n_clutter = rng.poisson(2.5 * clutter)
-    if cam.vegetation and clutter > 0:
+    if rng.random() < cam.vegetation and clutter > 0:
         for _ in range(int(rng.integers(1, 4))):
             _bush(
                 canvas,
@@ -134,14 +135,14 @@ def draw_background(canvas: Canvas, cam: Camera, rng: np.random.Generator, clutt
                 rng.uniform(0.2, 0.5) * W,
                 BACKGROUND,
             )
-    if cam.railing and clutter > 0:
+    if rng.random() < cam.railing and clutter > 0:
         ry = gy - rng.uniform(0.05, 0.15) * H
         col = _jit(rng, (80, 85, 90), 0.3)
         canvas.rect(-1, ry, W + 1, ry + 1.2, col, BACKGROUND)
         canvas.rect(-1, ry + 6, W + 1, ry + 7, col, BACKGROUND)
         for x in np.arange(rng.uniform(0, 10), W, rng.uniform(8, 16)):
             canvas.rect(x, ry, x + 1.2, gy, col, BACKGROUND)
-    if cam.bikes and clutter > 0:
+    if rng.random() < cam.bikes and clutter > 0:
         for _ in range(int(rng.integers(1, 3))):
             _bicycle(
                 canvas,
