@@ -107,8 +107,6 @@ class TorchvisionBackend:
         keypoint_threshold: float = 2.0,
         device: str = "cpu",
     ) -> None:
-        from torchvision.models.detection import keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
-
         self.label_size = (int(label_size[0]), int(label_size[1]))
         self.det_threshold, self.keypoint_threshold = float(det_threshold), float(keypoint_threshold)
         self.device = torch.device(device)
@@ -118,6 +116,8 @@ class TorchvisionBackend:
                 _find_weights(mask_weights, MASK_WEIGHTS),
                 _find_weights(keypoint_weights, KEYPOINT_WEIGHTS),
             )
+        from torchvision.models.detection import keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+
         kwargs = {"weights": None, "weights_backbone": None, "min_size": min_size, "max_size": 2 * min_size}
         self.mask_model = maskrcnn_resnet50_fpn(**kwargs)
         self.kp_model = keypointrcnn_resnet50_fpn(**kwargs)
