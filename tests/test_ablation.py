@@ -184,16 +184,43 @@ def test_resolve_preset(tmp_path: Path):
         ablation.resolve_preset(tmp_path / "missing.yaml")
 
 
-def test_one_step_smoke_with_the_engine(synth_root: Path, tmp_path: Path):
-    """The real runner end to end: the tiny preset, one optimizer step per row, evaluated."""
-    rows = [_row("t4_baseline"), _row("t4_full")]
-    extra = [f"data.root={synth_root}", "train.epochs=1", "train.steps_per_epoch=1", "train.eval_every=1"]
-    res = run_study(
-        rows, [0], tmp_path, ablation.engine_train_fn(CONFIGS / "tiny.yaml", progress=False), extra
-    )
-    for row in rows:
-        (result,) = res.results[row.key]
+def test_one_step_smoke_through_the_cli(synth_root: Path, tmp_path: Path, capsys):
+    """`ogfr ablate` end to end with the real engine: tiny preset, one optimizer step per row, evaluated."""
+    from ogfr.cli import main
+
+    out = tmp_path / "study"
+    argv = [
+        "ablate",
+        "--preset",
+        str(CONFIGS / "tiny.yaml"),
+        "--rows",
+        "all",
+        "--only",
+        "t4_baseline,t5_agent",
+    ]
+    argv += ["--seeds", "1", "--out", str(out), "--data", str(synth_root), "--epochs", "1"]
+    argv += ["train.steps_per_epoch=1", "train.eval_every=1"]
+    assert main(argv) == 0
+    assert "| baseline (ViT + occlusion aug.) |" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["rows"]) == {"t4_baseline", "t5_agent"}
+    for key, kd in (("t4_baseline", "false"), ("t5_agent", "true")):
+        (result,) = summary["rows"][key]["runs"]
         assert 0.0 <= result["map"] <= 1.0 and 0.0 <= result["rank1"] <= 1.0
         assert result["steps"] == 1
-        resolved = (tmp_path / row.key / "seed0" / "config.yaml").read_text()
-        assert f"kd: {'true' if row.kd else 'false'}" in resolved
+        resolved = (out / key / "seed0" / "config.yaml").read_text()
+        assert f"kd: {kd}" in resolved
+        assert summary["rows"][key]["commands"][0].startswith(
+            f"ogfr train --config {CONFIGS / 'tiny.yaml'} data.name="
+        )
+
+
+def test_cli_errors(tmp_path: Path, capsys):
+    from ogfr.cli import main
+
+    assert main(["ablate", "--out", str(tmp_path), "--only", "t9_nope", "--data", str(tmp_path)]) == 1
+    assert "--only: unknown row(s) ['t9_nope']" in capsys.readouterr().err
+    assert main(["ablate", "--out", str(tmp_path), "--data", str(tmp_path / "missing")]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["ablate", "--out", str(tmp_path), "--seeds", "0"]) == 1
+    assert "--seeds must be >= 1" in capsys.readouterr().err

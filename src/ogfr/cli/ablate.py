@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="synthetic data set folder (default: OUT/data/synthetic_demo, generated with SynthConfig.demo(seed=0))",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated row keys to run (e.g. t4_baseline,t4_full); default: all rows",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per run (the budget)")
     parser.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="extra config overrides applied to every run"
@@ -52,8 +57,17 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         extra.append(f"train.epochs={args.epochs}")
     extra += list(args.overrides)
+    rows = ablation.select_rows(args.rows)
+    if args.only:
+        keys = [k.strip() for k in args.only.split(",") if k.strip()]
+        unknown = sorted(set(keys) - {r.key for r in rows})
+        if unknown:
+            raise ValueError(
+                f"--only: unknown row(s) {unknown} for --rows {args.rows}; rows: {[r.key for r in rows]}"
+            )
+        rows = [r for r in rows if r.key in keys]
     result = ablation.run_study(
-        ablation.select_rows(args.rows),
+        rows,
         ablation.seed_list(args.seeds),
         args.out,
         ablation.engine_train_fn(preset),
