@@ -126,3 +126,16 @@ def test_parsing_figure(tmp_path):
         parsing_figure(
             images[:1], [np.full((4, 4), 9, np.uint8)], codes[:1], tmp_path / "x.png", COARSE_NAMES[4]
         )
+
+
+def test_make_backend_errors(tmp_path):
+    from ogfr.parsing import make_backend
+
+    with pytest.raises(ValueError, match="unknown parsing backend 'nope'"):
+        make_backend("nope")
+    with pytest.raises(ValueError, match="data set root"):
+        make_backend("files")
+    with pytest.raises(FileNotFoundError, match="no ground-truth label folder"):
+        make_backend("synthetic", (64, 32), tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        make_backend("pose", model=tmp_path / "missing.tflite")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("synthetic", "files", "pose", "torchvision")
+BACKENDS = ("synthetic", "files", "pose", "torchvision")  # = ogfr.parsing.factory.BACKENDS (kept light here)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,38 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def make_backend(
-    name: str, label_size: tuple[int, int], dataset_root: Path, args: argparse.Namespace | None = None
-):
-    """Build the backend ``name`` from the command-line options (``args`` may be None for defaults)."""
-    opt = vars(args) if args is not None else {}
-    if name == "synthetic":
-        from ogfr.parsing.synthetic import SyntheticBackend
-
-        return SyntheticBackend(label_size, dataset_root=dataset_root)
-    if name == "files":
-        from ogfr.parsing.files import FilesBackend
-
-        return FilesBackend(
-            dataset_root, label_size, masks_root=opt.get("masks"), fmt=opt.get("masks_format")
-        )
-    if name == "pose":
-        from ogfr.parsing.pose import PoseBackend, PoseConfig
-
-        batch = max(1, min(int(opt.get("batch_size") or 8), 16))
-        return PoseBackend(label_size, model=opt.get("model"), cfg=PoseConfig(batch_size=batch))
-    if name == "torchvision":
-        from ogfr.parsing.tv import TorchvisionBackend
-
-        return TorchvisionBackend(
-            label_size,
-            opt.get("mask_weights"),
-            opt.get("keypoint_weights"),
-            device=opt.get("device") or "cpu",
-        )
-    raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-
-
 def collect_images(dataset: Path, name: str) -> tuple[Path, list[Path], str]:
     """``(data set root, every image path of every split, layout name)``."""
     if not dataset.is_dir():
@@ -115,6 +83,7 @@ def collect_images(dataset: Path, name: str) -> tuple[Path, list[Path], str]:
 def run(args: argparse.Namespace) -> int:
     from ogfr.parsing.base import parse_label_size
     from ogfr.parsing.cache import build_cache, default_cache_dir
+    from ogfr.parsing.factory import backend_options, make_backend
 
     label_size = parse_label_size(args.label_size)
     if args.lam < 0:
@@ -123,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     root, paths, name = collect_images(args.dataset, args.name)
     backend_name = args.backend or ("synthetic" if name == "synthetic" else "pose")
-    backend = make_backend(backend_name, label_size, root, args)
+    backend = make_backend(backend_name, label_size, root, **backend_options(args))
     out = args.out or default_cache_dir(root, backend_name)
     log.info("parsing %d images of %s with %s into %s", len(paths), root, backend_name, out)
     summary = build_cache(

@@ -10,9 +10,11 @@
 from ogfr.parsing.base import Backend, ParseResult, parse_label_size, resize_labels
 from ogfr.parsing.cache import LabelCache, build_cache, default_cache_dir
 from ogfr.parsing.codes import coarse_counts, coarse_lookup, occlusion_code
+from ogfr.parsing.factory import BACKENDS, make_backend
 from ogfr.parsing.synthetic import SyntheticBackend
 
 __all__ = [
+    "BACKENDS",
     "Backend",
     "LabelCache",
     "ParseResult",
@@ -21,6 +23,7 @@ __all__ = [
     "coarse_counts",
     "coarse_lookup",
     "default_cache_dir",
+    "make_backend",
     "occlusion_code",
     "parse_label_size",
     "resize_labels",
