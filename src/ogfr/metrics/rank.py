@@ -63,33 +63,29 @@ class RankOptions:
             raise ValueError(f"ties: expected 'numpy' or 'stable', got {self.ties!r}")
 
 
-def _sorted_negatives(
-    dist: Tensor, q_pids: np.ndarray, g_pids: np.ndarray, junk: np.ndarray | None
-) -> Tensor:
-    """Each row with its non-negatives (same id, junk) set to +inf, sorted ascending (values only).
+def _sorted_negatives(dist: Tensor, same: np.ndarray, same_ok: np.ndarray, junk: np.ndarray | None) -> Tensor:
+    """Each row with its non-negatives set to +inf, sorted ascending (values only).
 
-    CPU: numpy's SIMD sort on small row blocks (cache-friendly), rows split over threads (numpy releases
-    the GIL). GPU: torch.sort.
+    Non-negatives: the gallery items of the query's own id (``same`` (Qc, P) indices where ``same_ok``)
+    and the junk columns. CPU: numpy's SIMD sort on small row blocks (cache-friendly), rows split over
+    threads (numpy releases the GIL). GPU: torch.sort.
     """
+    rr, cc = np.nonzero(same_ok)
+    cc = same[rr, cc]
     if dist.device.type != "cpu":
-        gp = torch.from_numpy(g_pids).to(dist.device)
-        qp = torch.from_numpy(q_pids).to(dist.device)
-        drop = gp.unsqueeze(0) == qp.unsqueeze(1)  # (Qc, G)
+        x = dist.clone()
+        x[torch.from_numpy(rr).to(x.device), torch.from_numpy(cc).to(x.device)] = float("inf")
         if junk is not None:
-            drop[:, torch.from_numpy(junk).to(dist.device)] = True
-        return torch.sort(dist.masked_fill(drop, float("inf")), dim=1).values
+            x[:, torch.from_numpy(junk).to(x.device)] = float("inf")
+        return torch.sort(x, dim=1).values
     d = dist.contiguous().numpy()
-    out = np.empty_like(d)
+    out = d.copy()
+    out[rr, cc] = np.inf
+    if junk is not None:
+        out[:, junk] = np.inf
 
     def work(lo: int, hi: int) -> None:
-        for s in range(lo, hi, 16):
-            e = min(hi, s + 16)
-            blk = out[s:e]
-            np.copyto(blk, d[s:e])
-            np.copyto(blk, np.inf, where=g_pids[None, :] == q_pids[s:e, None])
-            if junk is not None:
-                blk[:, junk] = np.inf
-            blk.sort(axis=1)
+        out[lo:hi].sort(axis=1)
 
     n = max(1, min(torch.get_num_threads(), d.shape[0] // 16))
     if n == 1:
@@ -155,13 +151,18 @@ class RankAccumulator:
         junk = None if self.opts.junk_pid is None else np.flatnonzero(self.g_pids == self.opts.junk_pid)
         self._junk_cols = junk if junk is not None and junk.size else None
 
-    def _positives(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Gallery indices (Qc, P) of each query's valid true matches, ascending, and their mask."""
+    def _same_id(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Gallery indices (Qc, P) of the items with each query's id (ascending) and their mask."""
         start, count = self._q_start[rows], self._q_count[rows]
         p = int(count.max()) if count.size else 0
         ar = np.arange(max(p, 1))
         valid = ar[None, :] < count[:, None]
-        pidx = self._g_order[np.minimum(start[:, None] + ar[None, :], len(self.g_pids) - 1)]
+        return self._g_order[np.minimum(start[:, None] + ar[None, :], len(self.g_pids) - 1)], valid
+
+    def _positives(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Gallery indices (Qc, P) of each query's valid true matches, ascending, and their mask."""
+        pidx, valid = self._same_id(rows)
+        valid = valid.copy()
         if self.opts.camera_filter:
             valid &= self.g_camids[pidx] != self.q_camids[rows][:, None]
         # Compact the valid ones to the left, keeping ascending gallery order.
@@ -190,7 +191,7 @@ class RankAccumulator:
         if not npos_np.any():
             return
         dev = dist.device
-        srt = _sorted_negatives(dist, self.q_pids[rows], self.g_pids, self._junk_cols).to(dev)
+        srt = _sorted_negatives(dist, *self._same_id(rows), self._junk_cols).to(dev)
         pidx = torch.from_numpy(pidx_np).to(dev)
         valid = torch.from_numpy(valid_np).to(dev)
         dps = dist.gather(1, pidx).masked_fill(~valid, float("inf"))
