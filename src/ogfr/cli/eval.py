@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         device=device,
     )
-    print(results.table())
+    from rich.console import Console
+
+    Console().print(results.table(title=f"{data.name}: {args.checkpoint} (%)"))
     out = args.out or args.checkpoint.with_name("results.json")
     payload = {
         "checkpoint": str(args.checkpoint),

@@ -90,8 +90,11 @@ class ParsingConfig:
 class OptimConfig:
     """SGD with warm-up and cosine (TransReID's) or step (the paper's 40/70) decay; per-epoch LR."""
 
+    name: Literal["sgd", "adamw"] = (
+        "sgd"  # SGD for the paper presets; AdamW trains from scratch faster (CPU presets)
+    )
     lr: float = 0.008  # base learning rate
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD momentum (AdamW: beta1)
     weight_decay: float = 1e-4
     bias_lr_factor: float = 2.0  # biases get lr x this factor
     schedule: Literal["cosine", "step"] = "cosine"
@@ -116,7 +119,8 @@ class TrainConfig:
     """Loop, evaluation, checkpoints, device and precision."""
 
     epochs: int = 120
-    max_steps_per_epoch: int = 0  # cap optimizer steps per epoch (0 = the sampler's full epoch)
+    steps_per_epoch: int = 0  # optimizer steps per epoch (0 = one pass of the P x K sampler); more than a
+    # pass continues into the sampler's next shuffles (small data sets), fewer caps the epoch
     eval_every: int = 10  # evaluate on query/gallery every N epochs (and after the last; 0 = only last)
     checkpoint_every: int = 0  # also write last.pt every N optimizer steps (0 = at epoch end only)
     seed: int = 0
@@ -131,8 +135,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
-        if min(self.max_steps_per_epoch, self.eval_every, self.checkpoint_every) < 0:
-            raise ValueError("train.max_steps_per_epoch, eval_every, checkpoint_every must be >= 0")
+        if min(self.steps_per_epoch, self.eval_every, self.checkpoint_every) < 0:
+            raise ValueError("train.steps_per_epoch, eval_every, checkpoint_every must be >= 0")
 
 
 @dataclass

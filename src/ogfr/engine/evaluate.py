@@ -54,6 +54,7 @@ def extract_features(
         shuffle=False,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),  # leaves the global RNG (training state) untouched
     )
     was_training = model.training
     model.eval()
@@ -88,13 +89,13 @@ def extract_features(
     }
 
 
-def features_of(feats: dict[str, Any], use_parts: bool = True):
+def features_of(feats: dict[str, Any], use_parts: bool = True, name: str = "features"):
     """``ogfr.metrics.Features`` of an :func:`extract_features` result."""
     from ogfr.metrics import Features
 
     if use_parts and feats.get("parts") is not None:
-        return Features(feats["global"], feats["parts"], feats["visibility"])
-    return Features(feats["global"], None, None)
+        return Features(feats["global"], feats["parts"], feats["visibility"], name=name)
+    return Features(feats["global"], None, None, name=name)
 
 
 def rank_features(
@@ -109,8 +110,8 @@ def rank_features(
     from ogfr.metrics import evaluate
 
     return evaluate(
-        features_of(query, use_parts),
-        features_of(gallery, use_parts),
+        features_of(query, use_parts, "query"),
+        features_of(gallery, use_parts, "gallery"),
         query["pids"],
         gallery["pids"],
         query["camids"],

@@ -1,6 +1,7 @@
 """Optimizer and learning-rate schedule (TransReID's recipe, as DESIGN.md fixes it).
 
-SGD, momentum 0.9, weight decay 1e-4, biases at 2x the learning rate; a linear warm-up from
+SGD, momentum 0.9, weight decay 1e-4, biases at 2x the learning rate (AdamW as an option for the
+presets that train from scratch on CPU); a linear warm-up from
 ``warmup_factor x lr`` over ``warmup_epochs``, then a cosine decay to ``min_lr_factor x lr`` at the last
 epoch, or the paper's step decay (x ``gamma`` at epochs 40 and 70). The factor is a pure function of the
 (fractional) epoch, so a resumed run sets exactly the learning rate the uninterrupted run had.
@@ -32,8 +33,8 @@ def lr_factor(cfg: OptimConfig, epoch: float, total_epochs: int) -> float:
     return cfg.min_lr_factor + (1.0 - cfg.min_lr_factor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
-    """SGD over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``."""
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (or AdamW) over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``."""
     weights, biases = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -43,6 +44,10 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
     if biases:
         groups.append(
             {"params": biases, "lr": cfg.lr * cfg.bias_lr_factor, "base_lr": cfg.lr * cfg.bias_lr_factor}
+        )
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(
+            groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
         )
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 

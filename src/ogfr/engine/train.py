@@ -125,9 +125,7 @@ class _Trainer:
             info.rank,
             info.world_size,
         )
-        self.per_epoch = self.sampler.batches_per_rank
-        if cfg.train.max_steps_per_epoch:
-            self.per_epoch = min(self.per_epoch, cfg.train.max_steps_per_epoch)
+        self.per_epoch = cfg.train.steps_per_epoch or self.sampler.batches_per_rank
         num_cameras = max(self.data.num_cameras, self.test_data.num_cameras)
         self.model = build_model(cfg, self.data.num_train_pids, num_cameras).to(self.device)
         self.meta_base = {"num_classes": self.data.num_train_pids, "num_cameras": num_cameras}
@@ -167,7 +165,7 @@ class _Trainer:
             "best": dict(self.best),
             "metrics": dict(self.final),
             "world_size": self.info.world_size,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
         }
         state: dict[str, Any] = {"model": self.model.state_dict(), "config": to_dict(self.cfg), "meta": meta}
         if full:
@@ -240,9 +238,18 @@ class _Trainer:
             dist.barrier(info)
         return TrainResult(self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model)
 
+    def _epoch_batches(self, epoch: int) -> np.ndarray:
+        """This rank's ``(per_epoch, P*K)`` batches of ``epoch``: a pure function of (seed, epoch, rank)."""
+        per_pass = self.sampler.batches_per_rank
+        start = epoch * self.per_epoch  # global batch counter of this rank
+        passes = range(start // per_pass, (start + self.per_epoch - 1) // per_pass + 1)
+        batches = np.concatenate([self.sampler.rank_batches(e) for e in passes])  # (n_pass * per_pass, P*K)
+        offset = start - passes[0] * per_pass
+        return batches[offset : offset + self.per_epoch]
+
     def _loader(self, epoch: int, first: int):
         cfg = self.cfg
-        indices = self.sampler.rank_batches(epoch)[first : self.per_epoch].reshape(-1).tolist()
+        indices = self._epoch_batches(epoch)[first:].reshape(-1).tolist()
         gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch * 7 + self.info.rank)
         return torch.utils.data.DataLoader(
             self.dataset,

@@ -1,0 +1,56 @@
+"""Learning-rate schedule and optimizer groups against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ogfr.engine.config import OptimConfig
+from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
+
+
+def test_warmup_then_cosine() -> None:
+    cfg = OptimConfig()  # warm-up 5 epochs from 0.01, cosine to 0.002 at the last epoch
+    assert lr_factor(cfg, 0.0, 120) == pytest.approx(0.01)
+    assert lr_factor(cfg, 2.5, 120) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert lr_factor(cfg, 5.0, 120) == pytest.approx(1.0)
+    mid = 5 + (120 - 5) / 2
+    assert lr_factor(cfg, mid, 120) == pytest.approx(0.002 + 0.998 * 0.5)
+    t = (100 - 5) / 115
+    assert lr_factor(cfg, 100, 120) == pytest.approx(0.002 + 0.998 * 0.5 * (1 + math.cos(math.pi * t)))
+    assert lr_factor(cfg, 120, 120) == pytest.approx(0.002)
+    values = [lr_factor(cfg, e / 10, 120) for e in range(50, 1200)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))  # monotone after warm-up
+
+
+def test_step_schedule_of_the_paper() -> None:
+    cfg = OptimConfig(schedule="step", warmup_epochs=0)
+    assert lr_factor(cfg, 39.99, 120) == 1.0
+    assert lr_factor(cfg, 40, 120) == pytest.approx(0.1)
+    assert lr_factor(cfg, 69.0, 120) == pytest.approx(0.1)
+    assert lr_factor(cfg, 70, 120) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="epoch must be >= 0"):
+        lr_factor(cfg, -1, 120)
+
+
+def test_bias_lr_is_doubled_and_set_lr_scales_groups() -> None:
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2, bias=False)
+    )
+    model[1].bias.requires_grad_(False)  # frozen parameters are left out
+    opt = build_optimizer(model, OptimConfig(lr=0.008))
+    weights, biases = opt.param_groups
+    assert len(weights["params"]) == 3 and len(biases["params"]) == 1
+    assert biases["lr"] == pytest.approx(0.016) and opt.defaults["momentum"] == 0.9
+    assert opt.defaults["weight_decay"] == pytest.approx(1e-4)
+    assert set_lr(opt, 0.5) == pytest.approx(0.004)
+    assert biases["lr"] == pytest.approx(0.008)
+
+
+def test_optim_config_validation() -> None:
+    with pytest.raises(ValueError, match="optim.steps"):
+        OptimConfig(steps=(70, 40))
+    with pytest.raises(ValueError, match="optim.lr"):
+        OptimConfig(lr=0)
