@@ -90,10 +90,18 @@ def agreement(root: Path, per_split: int) -> dict:
 
 
 def format_throughput(rows: list[dict]) -> str:
-    lines = ["| batch | LiteRT threads | images | images/s | ms/image |", "|--:|--:|--:|--:|--:|"]
-    lines += [
-        f"| {r['batch']} | {r['threads']} | {r['images']} | {r['img_s']:.1f} | {r['ms']:.1f} |" for r in rows
-    ]
+    lines = ["| batch | LiteRT threads | images | images/s (wall) | ms/image (wall) | CPU ms/image |"]
+    lines.append("|--:|--:|--:|--:|--:|--:|")
+    for r in rows:
+        cells = (
+            r["batch"],
+            r["threads"],
+            r["images"],
+            f"{r['img_s']:.1f}",
+            f"{r['ms']:.1f}",
+            f"{r['cpu_ms']:.1f}",
+        )
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = [source[i % len(source)] for i in range(args.images)]
     rows = throughput(paths, args.batch_sizes, args.threads, args.repeats)
     body = f"Images: {len(source)} distinct {'real Market-1501 crops' if REAL.is_dir() else 'synthetic crops'} (128x64), label size 64x32.\n\n"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    body += f"1-min load average after the throughput runs: {load:.1f} (the machine is shared; CPU ms/image is the robust number).\n\n"
     body += format_throughput(rows)
     raw: dict = {"throughput": rows}
     if args.synthetic is not None:

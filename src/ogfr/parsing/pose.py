@@ -135,25 +135,27 @@ def _inside_quad(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
 def keep_main_components(mask: np.ndarray, min_fraction: float = 0.3) -> np.ndarray:
     """Keep the largest 4-connected component of ``mask`` (h, w) and any at least ``min_fraction`` of its size."""
     h, w = mask.shape
-    comp = np.full((h, w), -1, dtype=np.int64)
+    flat = mask.astype(bool).ravel().tolist()  # plain lists: much faster than numpy scalars in this loop
+    comp = [-1] * (h * w)
     sizes: list[int] = []
-    for y0, x0 in zip(*np.nonzero(mask), strict=True):
-        if comp[y0, x0] >= 0:
+    for start in np.flatnonzero(mask).tolist():
+        if comp[start] >= 0:
             continue
-        label, stack, size = len(sizes), [(y0, x0)], 0
-        comp[y0, x0] = label
+        label, stack, size = len(sizes), [start], 0
+        comp[start] = label
         while stack:  # flood fill
-            y, x = stack.pop()
+            i = stack.pop()
             size += 1
-            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and comp[ny, nx] < 0:
-                    comp[ny, nx] = label
-                    stack.append((ny, nx))
+            x = i % w
+            for j in (i - w, i + w, i - 1 if x > 0 else -1, i + 1 if x < w - 1 else -1):
+                if 0 <= j < h * w and flat[j] and comp[j] < 0:
+                    comp[j] = label
+                    stack.append(j)
         sizes.append(size)
     if len(sizes) <= 1:
         return mask.astype(bool)
-    keep = np.array(sizes) >= min_fraction * max(sizes)
-    return np.where(comp >= 0, keep[comp.clip(0)], False)
+    keep = np.append(np.array(sizes) >= min_fraction * max(sizes), False)  # index -1 -> not kept
+    return keep[np.array(comp)].reshape(h, w)
 
 
 def supported_by_mask(landmarks: np.ndarray, person: np.ndarray, radius: int = 1) -> np.ndarray:
