@@ -16,7 +16,8 @@ from PIL import Image
 from ogfr.data.synth import GENERATOR_VERSION, SPLIT_DIRS, SynthConfig, generate
 from ogfr.data.synth.canvas import Canvas
 from ogfr.data.synth.generate import _Context, plan, render
-from ogfr.data.synth.person import Pose, draw_person, sample_identity
+from ogfr.data.synth.identity import sample_identity
+from ogfr.data.synth.person import Pose, draw_person
 
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
 MICRO = dict(num_ids=4, images_per_id=(3, 3), num_cameras=2, queries_per_id=1, num_distractors=0, num_junk=0)
@@ -266,3 +267,24 @@ def test_cli_writes_and_summarises(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "x" / "a.txt").write_text("")
     assert main(["synth", "--out", str(tmp_path / "x"), "--preset", "tiny"]) == 1
     assert "no synth.json" in capsys.readouterr().err
+
+
+def test_worker_processes_do_not_change_the_bytes(tmp_path: Path) -> None:
+    one = generate(tmp_path / "one", SynthConfig(**MICRO, workers=1))
+    two = generate(tmp_path / "two", SynthConfig(**MICRO, workers=2))
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert len(files) > 10
+    for rel in files:
+        assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+
+
+def test_preview_figure(synth_root: Path, tmp_path: Path) -> None:
+    from ogfr.data.synth.preview import make_preview
+
+    out = make_preview(synth_root, tmp_path / "fig" / "p.png", per_split=3, scale=1)
+    img = Image.open(out)
+    h, w = SynthConfig.tiny().image_size
+    assert img.mode == "RGB" and img.width == 3 * w + 2 * 4  # three columns with two 4-px gaps
+    assert img.height > 2 * (3 * h)  # image, labels and mask for each of the two splits
+    with pytest.raises(FileNotFoundError, match="no images"):
+        make_preview(tmp_path / "empty", tmp_path / "q.png")

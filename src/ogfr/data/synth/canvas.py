@@ -113,12 +113,11 @@ class Canvas:
         mask = np.asarray(mask_hr.reduce(s) if s > 1 else mask_hr, dtype=np.float32) / 255.0
         if not mask.any():
             return rgb, layer
-        edges = self.layer.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v else 0)
-        edges = edges.reduce(s) if s > 1 else edges
-        blur = np.asarray(edges.filter(ImageFilter.GaussianBlur(radius=1.6)), dtype=np.float32) / 255.0
+        edges = Image.fromarray(layer).filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v else 0)
+        blur = np.asarray(edges.filter(ImageFilter.GaussianBlur(radius=1.4)), dtype=np.float32) / 255.0
         ramp = np.linspace(-1.0, 1.0, self.width, dtype=np.float32)[None, :] * light  # light from one side
         fine = rng.normal(0.0, 0.025, size=(self.height, self.width)).astype(np.float32)  # cloth texture
-        factor = 1.0 - strength * np.clip(blur * 3.0, 0.0, 1.0) + 0.12 * ramp + fine
+        factor = 1.0 - strength * np.clip(blur * 2.0, 0.0, 1.0) + 0.12 * ramp + fine
         factor = mask * factor + (1.0 - mask)
         return rgb * factor[..., None], layer
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.2"
 
 
 def _pair(name: str, value: Any, kind: type, ordered: bool = True) -> tuple:
@@ -30,7 +30,7 @@ class SynthConfig:
     images_per_id: tuple[int, int] = (14, 26)  # inclusive range of images per identity
     num_cameras: int = 6  # Market-1501 has 6 cameras
     image_size: tuple[int, int] = (128, 64)  # (H, W) of every crop
-    queries_per_id: int = 2  # occluded query images per test identity, each from a different camera
+    queries_per_id: int = 3  # occluded query images per test identity, each from a different camera
     # Probability that an image holds an occluder in front of the person (the query split is all occluded
     # as in Occluded-Duke; gallery and train are mostly holistic).
     occlusion_query: float = 1.0
@@ -48,7 +48,6 @@ class SynthConfig:
     jpeg_quality: int = 90
     seed: int = 0
     workers: int = 0  # processes for rendering; 0 = min(2, cpu count) for large sets, 1 = in-process
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes copied into synth.json
 
     def __post_init__(self) -> None:
         def check(ok: bool, msg: str) -> None:
@@ -61,7 +60,10 @@ class SynthConfig:
                 isinstance(value, int) and not isinstance(value, bool),
                 f"{name} must be an int, got {value!r}",
             )
-        check(self.num_ids >= 2, f"num_ids must be >= 2 (train and test ids), got {self.num_ids}")
+        check(
+            2 <= self.num_ids <= 9999,
+            f"num_ids must be in 2..9999 (train and test ids, 4-digit Market pids), got {self.num_ids}",
+        )
         check(0.0 < self.train_fraction < 1.0, f"train_fraction must be in (0, 1), got {self.train_fraction}")
         n_train = round(self.num_ids * self.train_fraction)
         check(

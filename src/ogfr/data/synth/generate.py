@@ -30,12 +30,14 @@ from PIL import Image
 
 from ogfr.data.synth.canvas import OCCLUDER, Canvas
 from ogfr.data.synth.config import GENERATOR_VERSION, SynthConfig
-from ogfr.data.synth.person import Identity, draw_person, jitter_identity, sample_identity, sample_pose
+from ogfr.data.synth.identity import Identity, jitter_identity, sample_identity
+from ogfr.data.synth.person import draw_person, sample_pose
 from ogfr.data.synth.scene import (
     OCCLUDER_KINDS,
     OCCLUDING_PERSON,
     PASSER_BY,
     Camera,
+    add_shadow,
     camera_pipeline,
     draw_background,
     draw_occluder,
@@ -96,8 +98,9 @@ def plan(cfg: SynthConfig) -> tuple[list[Identity], list[Camera], list[ImageSpec
         specs.append(ImageSpec(len(specs), split, stem, pid, identity, cam, occluded))
 
     lo, hi = cfg.images_per_id
+    test_set = set(test_ids)
     for i in train_ids + test_ids:
-        is_test = i in set(test_ids)
+        is_test = i in test_set
         n = int(rng.integers(lo, hi + 1))
         k = int(rng.integers(min(cfg.queries_per_id + 1, cfg.num_cameras), cfg.num_cameras + 1))
         cams = [int(c) for c in rng.choice(cfg.num_cameras, size=k, replace=False)]
@@ -137,8 +140,9 @@ def _occlude(
     lo, hi = cfg.occlusion_cover
     snapshot = (canvas.rgb.copy(), canvas.layer.copy())
     best: tuple[float, str, float, Image.Image, Image.Image] | None = None
-    for _ in range(8):
-        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+    for attempt in range(12):
+        if attempt % 4 == 0:  # keep the kind for a few tries (new geometry) so thin occluders survive
+            kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
         draw_occluder(canvas, kind, rng, box)
         after = _visible(canvas.layer_array()[s // 2 :: s, s // 2 :: s])
         cover = 1.0 - after / max(before, 1)
@@ -179,6 +183,7 @@ def render(spec: ImageSpec, ctx: _Context) -> tuple[Image.Image, np.ndarray, np.
         box = (cx - 0.18 * ph, top, cx + 0.18 * ph, foot_y)
         occluder, cover = _occlude(canvas, cfg, rng, box)
     rgb, layer = canvas.finish(SHADED, 0.35, float(rng.uniform(-1, 1)), rng)
+    rgb = add_shadow(rgb, layer, cx, foot_y, 0.22 * ph)
     rgb = texture_background(rgb, layer, rng, 1.0)
     img = camera_pipeline(rgb, cam, rng, cfg.camera_shift)
     labels = np.where((layer >= 1) & (layer <= 8), layer, 0).astype(np.uint8)

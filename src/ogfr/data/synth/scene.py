@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ogfr.data.synth.canvas import BACKGROUND, OCCLUDER, Canvas, Color, mix, scale_color
-from ogfr.data.synth.person import View, draw_person, sample_identity, sample_pose
+from ogfr.data.synth.identity import sample_identity
+from ogfr.data.synth.person import View, draw_person, sample_pose
 
 PASSER_BY = 10  # layer offset of pedestrians behind the target (their parts are background)
 OCCLUDING_PERSON = 20  # layer offset of pedestrians in front of the target (occluders)
@@ -173,6 +174,14 @@ def draw_background(canvas: Canvas, cam: Camera, rng: np.random.Generator, clutt
             draw_person(canvas, sample_identity(rng), pose, x, gy + ph * 0.35, ph, offset=PASSER_BY)
 
 
+def add_shadow(rgb: np.ndarray, layer: np.ndarray, cx: float, foot_y: float, width: float) -> np.ndarray:
+    """Darken background pixels softly around the feet (a cast shadow)."""
+    h, w = layer.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    dark = 0.4 * np.exp(-(((x - cx) / width) ** 2) - ((y - foot_y) / (0.18 * width)) ** 2)
+    return rgb * np.where(layer == BACKGROUND, 1.0 - dark, 1.0)[..., None]
+
+
 def texture_background(
     rgb: np.ndarray, layer: np.ndarray, rng: np.random.Generator, amount: float
 ) -> np.ndarray:
@@ -197,21 +206,32 @@ def _bush(
 
 
 def _bicycle(
-    canvas: Canvas, rng: np.random.Generator, cx: float, base_y: float, size: float, layer: int
+    canvas: Canvas,
+    rng: np.random.Generator,
+    cx: float,
+    base_y: float,
+    size: float,
+    layer: int,
+    heavy: bool = False,
 ) -> None:
+    """A bicycle; ``heavy``: a close one with thick tyres and a basket (an occluder in front of the person)."""
     col = _jit(rng, OBJECTS[int(rng.integers(len(OBJECTS)))], 0.2)
     r = size * rng.uniform(0.32, 0.42)
     x0, x1 = cx - size * 0.55, cx + size * 0.55
     tyre = (25, 25, 25)
-    canvas.ring(x0, base_y - r, r, max(1.2, r * 0.14), tyre, layer)
-    canvas.ring(x1, base_y - r, r, max(1.2, r * 0.14), tyre, layer)
+    tw = max(1.2, r * (0.22 if heavy else 0.14))
+    canvas.ring(x0, base_y - r, r, tw, tyre, layer)
+    canvas.ring(x1, base_y - r, r, tw, tyre, layer)
     top = base_y - 2.1 * r
-    t = max(1.0, r * 0.12)
+    t = max(1.0, r * (0.16 if heavy else 0.12))
     canvas.line((x0, base_y - r), (cx, base_y - r), t, col, layer)
     canvas.line((cx, base_y - r), (cx - 0.1 * size, top), t, col, layer)
     canvas.line((x0, base_y - r), (cx - 0.1 * size, top), t, col, layer)
     canvas.line((cx - 0.1 * size, top), (x1 - 0.1 * size, top), t, col, layer)
     canvas.line((x1, base_y - r), (x1 - 0.1 * size, top - 0.2 * r), t, col, layer)
+    if heavy:  # saddle and front basket
+        canvas.rect(cx - 0.2 * size, top - 0.12 * r, cx, top + 0.08 * r, (30, 30, 30), layer)
+        canvas.rect(x1 - 0.3 * size, top - 0.6 * r, x1 + 0.05 * size, top, scale_color(col, 0.7), layer)
 
 
 # ---- occluders ----------------------------------------------------------------------------------------------
@@ -254,15 +274,21 @@ def draw_occluder(
             left, top + 0.55 * (H - top), right, top + 0.58 * (H - top), scale_color(body, 0.7), OCCLUDER
         )
     elif kind == "bush":
-        _bush(canvas, rng, cx + rng.uniform(-0.4, 0.4) * W, H + 4, rng.uniform(0.5, 0.9) * W, OCCLUDER)
+        _bush(canvas, rng, cx + rng.uniform(-0.25, 0.25) * W, H + 4, rng.uniform(0.6, 1.0) * W, OCCLUDER)
         if rng.random() < 0.4:  # a hedge: solid lower band
             canvas.rect(
                 -1, y1 - ph * rng.uniform(0.1, 0.3), W + 1, H + 1, _jit(rng, GREENS[0], 0.2), OCCLUDER
             )
     elif kind == "box":
         w, h = rng.uniform(0.35, 0.8) * W, ph * rng.uniform(0.2, 0.45)
-        bx = rng.uniform(-0.2, 0.8) * W
+        bx = cx - w * rng.uniform(0.15, 0.85)
         col = _jit(rng, OBJECTS[int(rng.integers(len(OBJECTS)))], 0.15)
+        if rng.random() < 0.5:  # suitcase / bag with a handle
+            hx = bx + w * rng.uniform(0.3, 0.6)
+            top, dark = H - h - 0.15 * h, scale_color(col, 0.6)
+            canvas.rect(hx, top, hx + 0.25 * w, top + 1.5, dark, OCCLUDER)
+            canvas.rect(hx, top, hx + 1.5, H - h + 1, dark, OCCLUDER)
+            canvas.rect(hx + 0.25 * w - 1.5, top, hx + 0.25 * w, H - h + 1, dark, OCCLUDER)
         canvas.rect(bx, H - h, bx + w, H + 1, col, OCCLUDER)
         canvas.rect(bx, H - h, bx + w, H - h + 2.5, scale_color(col, 0.75), OCCLUDER)
     elif kind == "board":
@@ -283,13 +309,14 @@ def draw_occluder(
             rng,
             cx + rng.uniform(-0.3, 0.3) * W,
             H + rng.uniform(-2, 4),
-            rng.uniform(0.4, 0.7) * W,
+            rng.uniform(0.7, 1.1) * W,
             OCCLUDER,
+            heavy=True,
         )
     elif kind == "pedestrian":
         side = -1.0 if rng.random() < 0.5 else 1.0
         ph2 = ph * rng.uniform(0.95, 1.2)
-        px = cx + side * W * rng.uniform(0.3, 0.65)
+        px = cx + side * W * rng.uniform(0.2, 0.55)
         pose = sample_pose(rng, ("front", "back", "left", "right")[int(rng.integers(4))], 1.0)
         draw_person(
             canvas, sample_identity(rng), pose, px, y1 + rng.uniform(0, 0.1) * H, ph2, offset=OCCLUDING_PERSON
@@ -308,7 +335,7 @@ def draw_occluder(
         edge = px + w - 1.5 if px < 0 else px
         canvas.rect(edge, -1, edge + 1.5, H + 1, scale_color(col, 0.7), OCCLUDER)
     elif kind == "foliage":
-        fx = rng.uniform(-0.2, 1.2) * W
+        fx = cx + rng.uniform(-0.5, 0.5) * W
         _bush(canvas, rng, fx, y0 + ph * rng.uniform(0.1, 0.35), rng.uniform(0.5, 0.9) * W, OCCLUDER)
     elif kind == "sign":
         w, h = rng.uniform(0.6, 1.1) * W, ph * rng.uniform(0.12, 0.3)
