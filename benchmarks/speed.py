@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="demo", choices=bench.SIZES)
     p.add_argument("--batch", type=int, default=32, help="images per batch for the time ratios")
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per model before timing")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-batches", type=int, nargs="+", default=[16, 32, 64])
@@ -45,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     sections = []
     if not args.skip_speed:
-        res = bench.speed_ratios(args.size, batch=args.batch, repeats=args.repeats, device=args.device)
+        res = bench.speed_ratios(
+            args.size, batch=args.batch, repeats=args.repeats, warmup=args.warmup, device=args.device
+        )
         sections.append(
             (f"Time ratios: {args.size}, batch {args.batch}, {dev.type}", bench.format_speed(res))
         )
     if args.profile:
-        prof = bench.profile_train_step(args.size, batch=args.batch, device=args.device)
+        prof = bench.profile_train_step(args.size, batch=args.batch, device=args.device, repeats=args.repeats)
         sections.append(
             (
                 f"Training-step profile: {args.size}, batch {args.batch}, {dev.type}",

@@ -224,3 +224,12 @@ def test_cli_errors(tmp_path: Path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["ablate", "--out", str(tmp_path), "--seeds", "0"]) == 1
     assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_report_only_tabulates_finished_runs(tmp_path: Path):
+    done = tmp_path / "t4_baseline" / "seed1"
+    ablation.write_json_atomic(done / ablation.RESULT_FILE, {"rank1": 0.4, "map": 0.3, "seed": 1})
+    res = run_study([_row("t4_baseline"), _row("t4_oavit")], [0, 1], tmp_path, None)
+    assert res.results["t4_baseline"] == [{"rank1": 0.4, "map": 0.3, "seed": 1}]
+    assert res.results["t4_oavit"] == []
+    assert "| 1 | 40.0 | 30.0 |" in res.table and "| 0 | - | - |" in res.table

@@ -270,14 +270,15 @@ def run_study(
     rows: Sequence[AblationRow],
     seeds: Sequence[int],
     out: Path,
-    train_fn: TrainFn,
+    train_fn: TrainFn | None,
     extra_overrides: Sequence[str] = (),
     seed_key: str = "train.seed",
     command_prefix: str = "ogfr train",
 ) -> StudyResult:
     """Train every (row, seed) run not finished yet, then aggregate and write the summary files.
 
-    Resumable: a run whose ``result.json`` exists is not retrained. Writes ``OUT/summary.json`` (per-row
+    Resumable: a run whose ``result.json`` exists is not retrained. With ``train_fn=None`` nothing is
+    trained: the table is made of the runs finished so far (a partial study says so by its seed counts). Writes ``OUT/summary.json`` (per-row
     metrics per seed, statistics, the command of every run) and ``OUT/ablation.md`` (the table).
     """
     out = Path(out)
@@ -288,7 +289,13 @@ def run_study(
         cmd = f"{command_prefix} {' '.join(spec.overrides)} --out {spec.out}"
         commands.setdefault(spec.row.key, []).append(cmd)
         result = read_result(spec.out)
+        if result is None and train_fn is None:
+            log.info(
+                "ablation run %d/%d: %s seed %d not finished, skipped", i, len(runs), spec.row.key, spec.seed
+            )
+            continue
         if result is None:
+            assert train_fn is not None
             log.info("ablation run %d/%d: %s seed %d", i, len(runs), spec.row.key, spec.seed)
             t0 = time.perf_counter()
             metrics = train_fn(list(spec.overrides), spec.out)

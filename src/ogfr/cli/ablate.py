@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per run (the budget)")
     parser.add_argument(
+        "--report", action="store_true", help="train nothing: tabulate the runs finished so far in OUT"
+    )
+    parser.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="extra config overrides applied to every run"
     )
 
@@ -46,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in ov:
             raise ValueError(f"override {ov!r}: expected KEY=VALUE")
     preset = ablation.resolve_preset(args.preset)
-    data = (
-        args.data
-        if args.data is not None
-        else ablation.ensure_demo_data(args.out / "data" / "synthetic_demo")
-    )
-    if not data.is_dir():
+    if args.data is not None:
+        data = args.data
+    elif args.report:
+        data = args.out / "data" / "synthetic_demo"
+    else:
+        data = ablation.ensure_demo_data(args.out / "data" / "synthetic_demo")
+    if not args.report and not data.is_dir():
         raise FileNotFoundError(f"--data {data}: no such folder (write one with `ogfr synth --out {data}`)")
     extra = ["data.name=synthetic", f"data.root={data}", "parsing.backend=synthetic"]
     if args.epochs is not None:
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         rows,
         ablation.seed_list(args.seeds),
         args.out,
-        ablation.engine_train_fn(preset),
+        None if args.report else ablation.engine_train_fn(preset),
         extra_overrides=extra,
         command_prefix=f"ogfr train --config {preset}",
     )

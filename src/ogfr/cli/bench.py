@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         size = args.size or "vit_base"
         res = bench.cost_table(size, args.num_classes, args.num_cameras, stride=args.stride)
         title = f"Parameters and FLOPs ({size}, {res['config']})"
-        body = bench.format_cost(res) + "\n" + bench.format_breakdown(res)
+        body = (
+            bench.format_cost(res) + "\n" + bench.format_transreid(res) + "\n" + bench.format_breakdown(res)
+        )
     elif args.what == "speed":
         size = args.size or "demo"
         res = bench.speed_ratios(size, batch=args.batch, repeats=args.repeats, device=args.device)
