@@ -53,9 +53,11 @@ def test_erased_overlay_hand_checked():
     arr = erased_overlay(img, keep)
     assert (arr[:4, 2:] == 255).all() and (arr[4:, 2:] == 255).all()
     assert (arr[:, :2] == 0).all()
-    # Overlapping patch geometry: patch 4, stride 2 on a 8x4 input, cell (0, 0) covers rows 0-3, cols 0-3.
+    # Overlapping patches (P = 4, S = 2) on an 8x4 input: cell (0, 0) is the 2x2 tile at rows/cols 1..2.
     arr = erased_overlay(img, np.array([[0.0], [1.0]]), patch=4, stride=2, input_size=(8, 4))
-    assert (arr[:4] == 255).all() and (arr[4:] == 0).all()
+    white = np.zeros((8, 4), dtype=bool)
+    white[1:3, 1:3] = True
+    assert (arr[white] == 255).all() and (arr[~white] == 0).all()
 
 
 def test_erasing_figure(tmp_path):

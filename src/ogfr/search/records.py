@@ -126,9 +126,13 @@ class Embeddings:
         return int(self.global_.shape[0])
 
     def select(self, index: torch.Tensor | slice) -> Embeddings:
-        """The rows ``index`` (a slice or an index tensor) as new Embeddings."""
-        codes = None if self.codes is None else self.codes[index]
-        return Embeddings(self.global_[index], self.parts[index], self.visibility[index], self.model, codes)
+        """The rows ``index`` (a slice or an index tensor) as new Embeddings (rows of checked data: no re-check)."""
+        new = object.__new__(Embeddings)
+        for name in ("global_", "parts", "visibility", "codes"):
+            value = getattr(self, name)
+            object.__setattr__(new, name, None if value is None else value[index])
+        object.__setattr__(new, "model", self.model)
+        return new
 
     @staticmethod
     def concat(items: list[Embeddings]) -> Embeddings:

@@ -3,8 +3,9 @@ holistic image. White = patches the agent replaces (a = 0, keep probability m <=
 as in the paper; next to it the keep probability m of eq. 7 as a heat map.
 
 Patch cells are drawn on the image grid the patch tokens came from: with patch size P and stride S, cell
-(i, j) covers rows ``i*S .. i*S+P`` and columns ``j*S .. j*S+P`` of the model input, scaled to the shown
-image; without ``patch``/``stride`` the grid is spread evenly over the image.
+(i, j) is the S x S tile centred in its patch, rows ``i*S + (P-S)/2 .. i*S + (P+S)/2`` of the model input
+(likewise columns), scaled to the shown image, so that tiles of overlapping patches do not overlap;
+without ``patch``/``stride`` (e.g. the conv stem) the grid is spread evenly over the image.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ def erased_overlay(
             if keep_prob[i, j] > threshold:
                 continue
             if patch is not None and stride is not None and input_size is not None:
+                # The stride x stride tile centred in patch (i, j): tiles do not overlap, as in Figure 7.
                 sy, sx = h / input_size[0], w / input_size[1]
-                y0, x0 = i * stride * sy, j * stride * sx
-                y1, x1 = y0 + patch * sy, x0 + patch * sx
+                off = (patch - stride) / 2
+                y0, x0 = (i * stride + off) * sy, (j * stride + off) * sx
+                y1, x1 = y0 + stride * sy, x0 + stride * sx
             else:
                 y0, y1 = i * h / gh, (i + 1) * h / gh
                 x0, x1 = j * w / gw, (j + 1) * w / gw
@@ -81,6 +84,7 @@ def erasing_figure(
         raise ValueError(f"keep_probs must be (N={n}, gh, gw), got shape {probs.shape}")
     fig = Figure(figsize=(3 * PANEL_WIDTH, ROW_HEIGHT * n), dpi=dpi)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.3 / (ROW_HEIGHT * n), bottom=0.1 / (ROW_HEIGHT * n))
     for i in range(n):
         img = to_pil(images[i])
         kept = float((probs[i] > threshold).mean())

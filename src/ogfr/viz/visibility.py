@@ -76,6 +76,7 @@ def visibility_figure(
 
     fig = Figure(figsize=(FIG_WIDTH, ROW_HEIGHT * n), dpi=dpi)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.25 / (ROW_HEIGHT * n), bottom=0.1 / (ROW_HEIGHT * n))
     grid_cols = math.ceil(k1 / 3)
     gs = fig.add_gridspec(
         n * 3, 2 + grid_cols, width_ratios=[1.2, 1.2] + [1] * grid_cols, wspace=0.3, hspace=0.5
@@ -102,7 +103,7 @@ def visibility_figure(
         ax2.set_yticks([])
         for p in range(k1):
             axp = fig.add_subplot(gs[3 * i + p % 3, 2 + p // 3])
-            axp.imshow(maps[i, p], vmin=0.0, vmax=1.0, cmap="viridis")
+            axp.imshow(maps[i, p], vmin=0.0, vmax=float(maps[i].max()), cmap="viridis")  # one scale per image
             flag = "" if p == 0 else (" +" if vis[i, p - 1] else " -")
             axp.set_title(
                 f"{part_labels[p]}{flag}", fontsize=6, color="black" if p == 0 or vis[i, p - 1] else "red"
