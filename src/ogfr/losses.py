@@ -2,6 +2,9 @@
 
 `OGFRCriterion(loss_cfg, model_cfg)(outputs, batch)` takes the dict of `OGFR.forward_train` and returns every
 term by name plus ``total``; scalar statistics for logging have keys starting with ``stat_`` (not summed).
+
+The ``reinforce`` term is a surrogate: its gradient is the policy gradient of eq. 11, its value is not a
+quantity that should fall (it grows with the reward). To watch training, use ``total - reinforce``.
 """
 
 from __future__ import annotations
