@@ -92,6 +92,9 @@ def test_speed_and_profile_report_consistent_numbers():
     assert res["infer_ratio"] == pytest.approx(ms["infer_ogfr"] / ms["infer_baseline"])
     assert res["train_ratio"] == pytest.approx(ms["train_ogfr"] / ms["train_baseline"])
     assert min(ms.values()) > 0
+    cpu = res["cpu_ms_per_image"]
+    assert res["cpu_train_ratio"] == pytest.approx(cpu["train_ogfr"] / cpu["train_baseline"])
+    assert min(cpu.values()) > 0
     assert "| inference (student vs baseline) |" in bench.format_speed(res)
     prof = bench.profile_train_step("tiny", batch=4, repeats=1)
     ogfr, base = prof["models"]["ogfr"], prof["models"]["baseline"]

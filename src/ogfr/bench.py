@@ -253,12 +253,13 @@ def transreid_estimate(baseline: nn.Module, num_classes: int) -> dict[str, int]:
     }
 
 
-def _median_time(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+def _time_call(fn: Callable[[], Any], sync: Callable[[], None]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process summed over its threads) of one call."""
     sync()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
     sync()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _sync_for(device: torch.device) -> Callable[[], None]:
@@ -269,17 +270,21 @@ def _sync_for(device: torch.device) -> Callable[[], None]:
 
 def interleaved_times(
     fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, device: torch.device
-) -> dict[str, list[float]]:
-    """Seconds per call of each function, measured round-robin so that machine load hits all alike."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds per call of each function, measured round-robin so that machine load hits
+    all alike. CPU time (``time.process_time``) is the robust number on a shared CPU."""
     sync = _sync_for(device)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            times[name].append(_median_time(fn, sync))
-    return times
+            w, c = _time_call(fn, sync)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return wall, cpu
 
 
 def speed_ratios(
@@ -336,11 +341,16 @@ def speed_ratios(
 
         return fn
 
-    t_inf = interleaved_times({k: infer(k) for k in models}, repeats, warmup, dev)
-    t_train = interleaved_times({k: step(k) for k in models}, repeats, warmup, dev)
+    t_inf, c_inf = interleaved_times({k: infer(k) for k in models}, repeats, warmup, dev)
+    t_train, c_train = interleaved_times({k: step(k) for k in models}, repeats, warmup, dev)
     med = {f"infer_{k}": statistics.median(v) for k, v in t_inf.items()}
     med |= {f"train_{k}": statistics.median(v) for k, v in t_train.items()}
+    cmed = {f"infer_{k}": statistics.median(v) for k, v in c_inf.items()}
+    cmed |= {f"train_{k}": statistics.median(v) for k, v in c_train.items()}
     return {
+        "cpu_ms_per_image": {k: 1000 * v / batch for k, v in cmed.items()},
+        "cpu_infer_ratio": cmed["infer_ogfr"] / cmed["infer_baseline"],
+        "cpu_train_ratio": cmed["train_ogfr"] / cmed["train_baseline"],
         "size": size,
         "batch": batch,
         "repeats": repeats,
@@ -473,8 +483,19 @@ def format_speed(res: dict) -> str:
         f"| training step (full vs baseline) | {ms['train_ogfr']:.2f} | {ms['train_baseline']:.2f} "
         f"| {res['train_ratio']:.2f}x | <= 2.3x | 14.1 / 4.8 = 2.9x |",
     ]
+    if "cpu_ms_per_image" in res:
+        c = res["cpu_ms_per_image"]
+        lines += [
+            f"| inference, CPU time | {c['infer_ogfr']:.2f} | {c['infer_baseline']:.2f} | {res['cpu_infer_ratio']:.2f}x | | |",
+            f"| training step, CPU time | {c['train_ogfr']:.2f} | {c['train_baseline']:.2f} "
+            f"| {res['cpu_train_ratio']:.2f}x | | |",
+        ]
     spread = ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in sp.items())
-    return "\n".join(lines) + f"\n\nmin-max ms/image over {res['repeats']} repeats: {spread}.\n"
+    return (
+        "\n".join(lines)
+        + f"\n\nWall-clock medians over {res['repeats']} interleaved repeats; min-max wall ms/image: {spread}. "
+        "CPU time = process CPU seconds summed over threads (robust on a shared machine).\n"
+    )
 
 
 def format_memory(rows: list[dict]) -> str:
