@@ -112,6 +112,10 @@ def evaluate(
         raise ValueError(
             f"gallery.global_: feature size {gallery.global_.shape[1]} differs from query's {query.global_.shape[1]}"
         )
+    if query.global_.dtype != gallery.global_.dtype:
+        raise ValueError(
+            f"gallery.global_: dtype {gallery.global_.dtype} differs from query's {query.global_.dtype}"
+        )
     parts = use_parts and (query.has_parts or gallery.has_parts)
     if parts:
         if not (query.has_parts and gallery.has_parts):

@@ -174,7 +174,8 @@ class RankAccumulator:
     def add(self, rows: slice, dist: Tensor) -> None:
         """Score queries ``rows`` (a slice with step 1) given their (Qc, G) distance rows."""
         qc = rows.stop - rows.start
-        if dist.dtype not in (torch.float32, torch.float64):
+        dist = dist.detach()
+        if dist.dtype not in (torch.float32, torch.float64):  # half precision: scored in float32
             dist = dist.float()
         if dist.dim() != 2 or dist.shape != (qc, len(self.g_pids)):
             raise ValueError(
