@@ -32,3 +32,23 @@ def test_onnx_parity_and_dynamic_batch(tiny_model, tmp_path):
 def test_export_bad_out(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="is a folder"):
         export_onnx(tiny_model, tmp_path)
+
+
+def test_baseline_without_parts_exports_and_searches(tmp_path):
+    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.search.embed import Embedder
+    from ogfr.search.ranking import exact_topk
+
+    torch.manual_seed(0)
+    model = OGFR(OGFRConfig.tiny(oavit=False, kd=False, fep="none"), num_classes=5, num_cameras=2).eval()
+    path = export_onnx(model, tmp_path / "baseline.onnx")
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["img", "camid"]  # z is unused: dropped
+    assert verify_onnx(model, path) < 1e-4
+    emb = Embedder(model, occlusion="visible").embed_tensors(
+        torch.randn(3, 3, 64, 32), torch.zeros(3, 4, dtype=torch.long)
+    )
+    top = exact_topk(emb, emb, top=3)  # K = 0: eq. 25 reduces to D(global)
+    assert emb.parts.shape == (3, 0, 64) and top.index[:, 0].tolist() == [0, 1, 2]
+    assert torch.allclose(
+        top.distance[0, 1:], torch.cdist(emb.global_[:1], emb.global_)[0].sort().values[1:], atol=1e-4
+    )

@@ -32,8 +32,14 @@ class TopK:
 
 
 def eq25(query: Embeddings, gallery: Embeddings) -> torch.Tensor:
-    """(Q, G) visibility-weighted distance of eq. 25 between all query and gallery rows."""
-    from ogfr.metrics import visibility_distance
+    """(Q, G) visibility-weighted distance of eq. 25 between all query and gallery rows.
+
+    A model without part features (the plain-ViT baseline, K = 0) gives D(global), eq. 25 with no parts.
+    """
+    from ogfr.metrics import pairwise_distance, visibility_distance
+
+    if query.parts.shape[1] == 0:
+        return pairwise_distance(query.global_, gallery.global_)
 
     return visibility_distance(
         query.global_, query.parts, query.visibility, gallery.global_, gallery.parts, gallery.visibility
