@@ -82,6 +82,11 @@ def test_camera_embedding() -> None:
     assert not torch.allclose(c0, net(img, z, torch.tensor([2]))["global"])
     with pytest.raises(ValueError, match=r"camid out of range: got \[3\].*3 cameras"):
         net(img, z, torch.tensor([3]))
+    shared = OAViT(OGFRConfig.tiny(unknown_camera=True), 3).eval()
+    assert shared.cam_embed.shape == (4, 64)
+    unseen = shared(img, z, torch.tensor([7]))["global"]
+    assert torch.equal(unseen, shared(img, z, torch.tensor([-1]))["global"])  # both map to the shared row
+    assert not torch.allclose(unseen, shared(img, z, torch.tensor([0]))["global"])
     off = OAViT(OGFRConfig.tiny(camera_embed=False), 3).eval()
     assert torch.equal(off(img, z, torch.tensor([0]))["global"], off(img, z, torch.tensor([2]))["global"])
 

@@ -43,6 +43,7 @@ class OGFRConfig:
     attn_drop: float = 0.0  # dropout on attention weights
     drop_path: float = 0.1  # stochastic depth, linearly increasing over the backbone blocks
     camera_embed: bool = True  # add the SIE camera embedding C_e (eq. 5)
+    unknown_camera: bool = False  # one extra shared C_e row for camid -1 / unseen cameras (else: error)
     # --- OA-ViT (§3.1) ---
     num_parts: int = NUM_PARTS  # K fine body parts (K+1 part tokens incl. background)
     num_coarse: int = 4  # C coarse parts of the occlusion code z (Figure 4: 1, 2, 4, 8)

@@ -133,7 +133,8 @@ class ViTBackbone(nn.Module):
             self.patch_embed = ConvStem(cfg.in_chans, d, cfg.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.num_patches, d))  # [cls; patches], timm layout
-        self.cam_embed = nn.Parameter(torch.zeros(num_cameras, d)) if cfg.camera_embed else None  # SIE C_e
+        rows = num_cameras + int(cfg.unknown_camera)  # last row: the shared "unknown camera"
+        self.cam_embed = nn.Parameter(torch.zeros(rows, d)) if cfg.camera_embed else None  # SIE C_e
         self.pos_drop = nn.Dropout(cfg.drop_rate)
         self.blocks = make_blocks(cfg, cfg.depth, cfg.drop_path)
         self.norm = nn.LayerNorm(d, eps=cfg.ln_eps)
@@ -152,13 +153,15 @@ class ViTBackbone(nn.Module):
         """gamma2 * C_e[camid] as (B, 1, D) (zeros when the camera embedding is off)."""
         if self.cam_embed is None:
             return self.cls_token.new_zeros(camid.shape[0], 1, self.cls_token.shape[-1])
-        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
-            bad = (camid < 0) | (camid >= self.num_cameras)
-            if bool(bad.any()):
-                raise ValueError(
-                    f"camid out of range: got {camid[bad].tolist()[:5]}, the model was built for "
-                    f"{self.num_cameras} cameras (ids 0..{self.num_cameras - 1})"
-                )
+        bad = (camid < 0) | (camid >= self.num_cameras)
+        if self.cfg.unknown_camera:
+            camid = torch.where(bad, torch.full_like(camid, self.num_cameras), camid)
+        elif not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and bool(bad.any()):
+            raise ValueError(
+                f"camid out of range: got {camid[bad].tolist()[:5]}, the model was built for "
+                f"{self.num_cameras} cameras (ids 0..{self.num_cameras - 1}); set model.unknown_camera=true "
+                "to map unseen cameras to a shared row"
+            )
         return self.cfg.gamma2 * self.cam_embed[camid].unsqueeze(1)  # (B, 1, D)
 
     def embed_patches(self, img: torch.Tensor) -> torch.Tensor:
