@@ -62,10 +62,12 @@ class LossConfig:
 
 # --- loss functions ---
 def pairwise_distance(x: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances (B, B) of features (B, D), sqrt clamped at 1e-12 as TransReID."""
-    sq = (x * x).sum(dim=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
-    return d2.clamp(min=1e-12).sqrt()
+    """Euclidean distances (B, B) of features (B, D), sqrt clamped at 1e-12 as TransReID (float32, no autocast)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float()
+        sq = (x * x).sum(dim=1)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+        return d2.clamp(min=1e-12).sqrt()
 
 
 def triplet_loss(feat: torch.Tensor, pid: torch.Tensor, margin: float | None = None) -> torch.Tensor:
@@ -115,7 +117,7 @@ def kl_loss(
 
 def cosine_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """1/(K+1) sum_i (1 - cos(f_hp^i, f_op^i)) over features (B, 1+K, D), teacher detached (eq. 18)."""
-    return (1.0 - F.cosine_similarity(student, teacher.detach(), dim=-1)).mean()
+    return (1.0 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1)).mean()
 
 
 def mask_loss(part_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

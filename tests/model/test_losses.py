@@ -165,3 +165,12 @@ def test_single_branch_losses() -> None:
     assert set(k for k in out if not k.startswith("stat_")) == {"en", "tr", "total"}
     assert torch.allclose(out["total"], out["en"] + out["tr"])
     assert not hasattr(model, "teacher")
+
+
+def test_triplet_under_bf16_autocast_matches_float32() -> None:
+    feats = torch.randn(8, 16)
+    pid = torch.arange(8) // 2
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        low = triplet_loss(feats, pid)
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(triplet_loss(feats, pid).item(), abs=1e-6)
