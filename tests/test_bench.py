@@ -70,6 +70,9 @@ def test_cost_table_invariants(tiny_cost: dict):
     assert full["gflops"] > 2 * base["gflops"]
     assert base_train["params"] >= base["params"]
     assert sum(tiny_cost["full_breakdown"].values()) == full["params"]
+    # A training step adds the backward pass (about twice the forward's matmuls).
+    assert rows["OGFR training step"]["gflops"] > 1.5 * full["gflops"]
+    assert rows["baseline training step"]["gflops"] > 1.5 * base_train["gflops"]
     assert rows["OGFR student (inference)"]["gmacs"] == pytest.approx(student["gflops"] / 2)
 
 

@@ -382,7 +382,10 @@ def engine_train_fn(preset: Path, progress: bool = True) -> TrainFn:
         from ogfr.engine import load_config, train
 
         cfg = load_config(preset, overrides)
-        result = train(cfg, out, progress=progress)
+        resume = (Path(out) / "last.pt").is_file()  # an interrupted run continues where it stopped
+        if resume:
+            log.info("resuming the interrupted run in %s", out)
+        result = train(cfg, out, resume=resume, progress=progress)
         final = result.final
         if "rank1" not in final or "mAP" not in final:
             raise ValueError(f"training run {out} finished without an evaluation (got {sorted(final)})")
