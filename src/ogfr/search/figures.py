@@ -5,6 +5,7 @@ The drawing lives in ``ogfr.viz`` (arrays in, PNG out); this module runs the mod
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import torch
 from ogfr.search.build import parse_market_name
 from ogfr.search.embed import Embedder, load_image
 from ogfr.search.index import Index
+
+log = logging.getLogger(__name__)
 
 
 def ranked_figure(
@@ -48,45 +51,58 @@ def ranked_figure(
     return ranked_list_figure(rows, out_path)
 
 
-def _inputs(embedder: Embedder, images: Sequence[str | Path]) -> tuple[list, torch.Tensor, torch.Tensor]:
+def _inputs(
+    embedder: Embedder, images: Sequence[str | Path], z: torch.Tensor | None, camids: Sequence[int] | None
+) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PIL images, model inputs, codes z (given, or from the embedder's parsing) and camera ids."""
     pil = [load_image(p) for p in images]
-    img = torch.stack([embedder.preprocess(p) for p in pil])
-    z = embedder.codes(pil, [Path(p) for p in images])
-    return pil, img, z
+    img = torch.stack([embedder.preprocess(p) for p in pil]).to(embedder.device)
+    z = embedder.codes(pil, [Path(p) for p in images]) if z is None else torch.as_tensor(z, dtype=torch.long)
+    if camids is None:
+        cam = torch.full((len(pil),), embedder.camid, dtype=torch.long)
+    else:
+        cam = torch.as_tensor(list(camids), dtype=torch.long)
+    return pil, img, z.to(embedder.device), cam.to(embedder.device)
 
 
 @torch.no_grad()
-def visibility_figure_for(embedder: Embedder, images: Sequence[str | Path], out_path: str | Path) -> Path:
-    """Figure 6(b): each image's occlusion code z (coarse parts) and the student's part maps."""
+def visibility_figure_for(
+    embedder: Embedder,
+    images: Sequence[str | Path],
+    out_path: str | Path,
+    z: torch.Tensor | None = None,
+    camids: Sequence[int] | None = None,
+) -> Path:
+    """Figure 6(b): each image's occlusion code z (coarse parts) and the student's part maps.
+
+    ``z`` (N, C) and ``camids`` (N,) default to the embedder's parsing backend and camera.
+    """
     from ogfr.viz.visibility import visibility_figure
 
     if embedder.model.num_parts == 0:
         raise ValueError("this model has no part tokens (plain-ViT baseline): no part maps to show")
-    pil, img, z = _inputs(embedder, images)
-    cam = torch.full((len(pil),), embedder.camid, dtype=torch.long)
-    out = embedder.model(img.to(embedder.device), z.to(embedder.device), cam.to(embedder.device))
-    return visibility_figure(
-        [np.asarray(p) for p in pil],
-        z.numpy(),
-        out["part_maps"].cpu().numpy(),
-        out_path,
-        out["visibility"].cpu().numpy(),
-    )
+    pil, img, z, cam = _inputs(embedder, images, z, camids)
+    out = embedder.model(img, z, cam)
+    maps, vis = out["part_maps"].cpu().numpy(), out["visibility"].cpu().numpy()
+    return visibility_figure([np.asarray(p) for p in pil], z.cpu().numpy(), maps, out_path, vis)
 
 
 @torch.no_grad()
-def erasing_figure_for(embedder: Embedder, images: Sequence[str | Path], out_path: str | Path) -> Path:
+def erasing_figure_for(
+    embedder: Embedder,
+    images: Sequence[str | Path],
+    out_path: str | Path,
+    z: torch.Tensor | None = None,
+    camids: Sequence[int] | None = None,
+) -> Path:
     """Figure 7: the FEP agent's kept / replaced patches over each (holistic) image."""
     from ogfr.viz.erasing import erasing_figure
 
     model = embedder.model
     if not hasattr(model, "erasing_mask"):
         raise ValueError("this model does not expose erasing_mask(img, z, camid)")
-    pil, img, z = _inputs(embedder, images)
-    cam = torch.full((len(pil),), embedder.camid, dtype=torch.long)
-    m = model.erasing_mask(
-        img.to(embedder.device), z.to(embedder.device), cam.to(embedder.device)
-    )  # (B, gh, gw)
+    pil, img, z, cam = _inputs(embedder, images, z, camids)
+    m = model.erasing_mask(img, z, cam)  # (B, gh, gw) keep probability of eq. 7
     cfg = model.cfg
     overlap = getattr(cfg, "patch_embed", "overlap") == "overlap"
     return erasing_figure(
@@ -97,3 +113,26 @@ def erasing_figure_for(embedder: Embedder, images: Sequence[str | Path], out_pat
         stride=cfg.stride if overlap else None,
         input_size=tuple(cfg.image_size) if overlap else None,
     )
+
+
+def demo_figures(out: Path, runs: dict, num_images: int = 3) -> list[Path]:
+    """``ogfr demo`` figure hook: visibility (Figure 6b) and erasing (Figure 7) figures of the OGFR run.
+
+    Uses the run's model and the first query images of its last evaluation, with their codes z and cameras.
+    """
+    run = runs["OGFR"]
+    feats = run.query_features
+    if feats is None:
+        raise ValueError("the OGFR run has no evaluation features to draw from")
+    step = max(1, len(feats["paths"]) // num_images)
+    pick = list(range(0, step * num_images, step))[:num_images]
+    paths = [feats["paths"][i] for i in pick]
+    z = torch.as_tensor(feats["z"])[pick]
+    cams = [int(feats["camids"][i]) for i in pick]
+    embedder = Embedder(run.model, occlusion="visible")
+    made = [visibility_figure_for(embedder, paths, Path(out) / "visibility.png", z=z, camids=cams)]
+    try:
+        made.append(erasing_figure_for(embedder, paths, Path(out) / "erasing.png", z=z, camids=cams))
+    except ValueError as err:  # a model without an erasing agent (e.g. mask="none")
+        log.info("erasing figure skipped: %s", err)
+    return made
