@@ -90,3 +90,12 @@ def test_pickled_code_is_refused(tmp_path) -> None:
     torch.save({"blocks.0.norm1.weight": torch.zeros(192), "x": _Evil()}, path)
     with pytest.raises(ValueError, match="weights_only"):
         _model().load_pretrained(str(path))
+
+
+def test_deit_distilled_pos_embed_keeps_cls_and_drops_dist_token() -> None:
+    model = _model()
+    pos = torch.randn(1, 2 + 14 * 14, 192)  # cls, dist, 14x14 patches
+    out = filter_state_dict({"pos_embed": pos, "dist_token": torch.zeros(1, 1, 192)}, model.backbone)
+    assert set(out) == {"pos_embed"}
+    assert out["pos_embed"].shape == model.backbone.pos_embed.shape
+    assert torch.equal(out["pos_embed"][:, 0], pos[:, 0])
