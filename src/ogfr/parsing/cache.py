@@ -272,7 +272,7 @@ def _run_batches(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (
-        TextColumn(f"parse [{backend.name}]"),
+        TextColumn(f"parse ({backend.name})", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} img/s"),
