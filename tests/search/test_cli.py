@@ -105,3 +105,23 @@ def test_export_command(checkpoint, tmp_path, capsys):
     out = tmp_path / "model.onnx"
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000 and "max abs difference" in capsys.readouterr().out
+
+
+def test_docs_python_example_runs(checkpoint, gallery, tmp_path, capsys):
+    """The Python API example of docs/search.md, with its paths pointed at the test files."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "search.md").read_text()
+    code = doc.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    for old, new in (
+        ("runs/demo/best.pt", str(checkpoint)),
+        ("/data/crops", str(gallery)),
+        ("gallery_index", str(tmp_path / "idx")),
+        ("query/0001_c1s1_001051_00.jpg", str(gallery / "0001_c1s1_000100_00.jpg")),
+    ):
+        assert old in code, old
+        code = code.replace(old, new)
+    exec(compile(code, "docs/search.md", "exec"), {})
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]  # (not the progress bar)
+    rank, path, distance, *_ = lines[0].split()
+    assert len(lines) == 10 and (rank, path) == ("1", "0001_c1s1_000100_00.jpg") and float(distance) < 0.01
