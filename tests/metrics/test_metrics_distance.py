@@ -159,6 +159,8 @@ def test_bad_evaluate_arguments():
         evaluate(q, g, **{**ids, "q_pids": [0.5, 1, 2, 3]})
     with pytest.raises(ValueError, match="distmat: contains"):
         evaluate_distmat(np.full((4, 6), np.nan, dtype=np.float32), **ids)
+    with pytest.raises(ValueError, match="gallery.global_: dtype"):
+        evaluate(q, Features(torch.randn(6, 3, dtype=torch.float64), name="gallery"), **ids)
     with pytest.raises(ValueError, match="query: expected ogfr.metrics.Features"):
         evaluate(torch.randn(4, 3), g, **ids)
 
