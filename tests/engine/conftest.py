@@ -11,13 +11,13 @@ TINY = CONFIGS / "tiny.yaml"
 
 
 def tiny_overrides(root: Path, *extra: str) -> list[str]:
-    """Overrides of the tiny preset used by every engine test (2 epochs x 8 steps, no workers)."""
-    return [f"data.root={root}", "train.steps_per_epoch=8", "train.epochs=2", *extra]
+    """Overrides of the tiny preset used by the engine tests (no workers, CPU)."""
+    return [f"data.root={root}", *extra]
 
 
 @pytest.fixture(scope="session")
 def trained_run(synth_root: Path, tmp_path_factory):
-    """A 2-epoch tiny OGFR run on the synthetic set: ``(run_dir, TrainResult, Config)``."""
+    """A 2-epoch (2 x 12 steps) tiny OGFR run on the synthetic set: ``(run_dir, TrainResult, Config)``."""
     import torch
 
     from ogfr.engine import load_config, train

@@ -51,6 +51,10 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)  # last evaluation: rank1, rank5, rank10, mAP, mINP
     best: dict[str, Any] = field(default_factory=dict)
     model: nn.Module | None = None
+    query_features: dict[str, Any] | None = (
+        None  # features of the last evaluation (rank 0), see extract_features
+    )
+    gallery_features: dict[str, Any] | None = None
 
 
 class _TrainStep(nn.Module):
@@ -208,6 +212,7 @@ class _Trainer:
         cfg, info = self.cfg, self.info
         self.best: dict[str, Any] = {}
         self.final: dict[str, float] = {}
+        self.last_features: tuple[Any, Any] = (None, None)
         self._setup()
         start_epoch, skip, step = 0, 0, 0
         history: list[dict[str, Any]] = []
@@ -236,7 +241,10 @@ class _Trainer:
                 self._save("last.pt", epoch + 1, 0, step)
                 self._curves(history)
             dist.barrier(info)
-        return TrainResult(self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model)
+        q, g = self.last_features
+        return TrainResult(
+            self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model, q, g
+        )
 
     def _epoch_batches(self, epoch: int) -> np.ndarray:
         """This rank's ``(per_epoch, P*K)`` batches of ``epoch``: a pure function of (seed, epoch, rank)."""
@@ -366,7 +374,7 @@ class _Trainer:
         cfg = self.cfg
         row: dict[str, float] = {}
         if self.info.is_main:
-            results, _, _ = evaluate_model(
+            results, q, g = evaluate_model(
                 self.model,
                 self.test_data.query,
                 self.test_data.gallery,
@@ -385,6 +393,7 @@ class _Trainer:
             )
             row = metrics_row(results)
             self.final = dict(row)
+            self.last_features = (q, g)
             log.info("epoch %d: Rank-1 %.2f%%  mAP %.2f%%", epoch, 100 * row["rank1"], 100 * row["mAP"])
             if not self.best or row["mAP"] > self.best["mAP"]:
                 self.best = {"epoch": epoch, **row}
