@@ -3,9 +3,9 @@ encoding", CVPR 2017), memory-bounded.
 
 The original algorithm works on the dense (N, N) matrix of all query + gallery items, N = Q + G. Here
 only sparse structures are kept: the k1 + 1 nearest neighbours of every item (N x (k1 + 1) indices), the
-sparse k-reciprocal weight vectors V (about N x 30 non-zeros) and their query-expanded version (at most
-N x k2 x that), plus one block of distance rows at a time. Distance rows are computed twice for all N
-items (neighbours, then weights) and once more for the query rows (final distances).
+sparse k-reciprocal weight vectors V (about 19 non-zeros per row measured on random features) and their
+query-expanded version (at most k2 times that), plus one block of distance rows at a time. Distance rows
+are computed twice for all N items (neighbours, then weights) and once more for the query rows (final).
 
 Definitions follow the paper and its public code: squared distances, each row divided by its maximum;
 R(i, k) = k-reciprocal neighbours (j in the top k + 1 of i and i in the top k + 1 of j); R(i, k1) is
