@@ -109,9 +109,3 @@ def occlusion_code(labels, num_coarse=4, lam=5.0, groups=None):
     if isinstance(counts, torch.Tensor):
         return (counts < lam).to(torch.int64)  # eq. 2
     return (counts < lam).astype(np.int64)  # eq. 2
-
-
-def code_to_index(z: torch.Tensor) -> torch.Tensor:
-    """Row of a 2^C table for each code: bit c of the index is z[:, c] (``(B, C)`` -> ``(B,)``)."""
-    weights = 2 ** torch.arange(z.shape[-1], device=z.device, dtype=torch.int64)
-    return (z.to(torch.int64) * weights).sum(-1)
