@@ -38,7 +38,7 @@ class OAViT(ViTBackbone):
 
     def occlusion_embedding(self, z: torch.Tensor) -> torch.Tensor:
         """gamma1 * E_o for occlusion codes z (B, C) in {0, 1}: (B, 1, D) (eq. 3)."""
-        if z.ndim != 2 or z.shape[1] != self.cfg.num_coarse:
+        if not torch.jit.is_tracing() and (z.ndim != 2 or z.shape[1] != self.cfg.num_coarse):
             raise ValueError(
                 f"occlusion code z must have shape (B, {self.cfg.num_coarse}), got {tuple(z.shape)}"
             )
