@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-GENERATOR_VERSION = "1.2"
+GENERATOR_VERSION = "1.4"
 
 
 def _pair(name: str, value: Any, kind: type, ordered: bool = True) -> tuple:

@@ -173,6 +173,8 @@ def render(spec: ImageSpec, ctx: _Context) -> tuple[Image.Image, np.ndarray, np.
     ph = H * float(np.clip(cam.scale * (1.0 + pv * rng.normal(0.0, 0.05)), 0.62, 1.0))
     foot_y = H * float(np.clip(0.975 + pv * rng.normal(0.0, 0.012), 0.93, 1.02))
     cx = W * float(0.5 + np.clip(pv * rng.normal(0.0, 0.05), -0.15, 0.15))
+    if rng.random() < 0.08 * min(pv, 1.0):  # a loose detection box that cuts the feet off
+        foot_y = H * float(rng.uniform(1.03, 1.1))
     if spec.pid == -1:  # junk: a badly placed detection showing a fragment of someone
         cx = W * float(rng.choice([-0.15, 1.15]))
         ph *= 1.3

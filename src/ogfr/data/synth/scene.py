@@ -94,8 +94,11 @@ def draw_background(canvas: Canvas, cam: Camera, rng: np.random.Generator, clutt
     """Wall, windows, pavement, vegetation, railings, parked bikes and passers-by (all background)."""
     H, W = canvas.height, canvas.width
     gy = H * float(np.clip(cam.horizon + rng.normal(0, 0.05), 0.2, 0.85))
-    wall = _jit(rng, cam.walls[int(rng.integers(len(cam.walls)))], 0.12)
-    ground = _jit(rng, cam.grounds[int(rng.integers(len(cam.grounds)))], 0.1)
+    # a camera sees a wide scene: mostly its own facades and ground, sometimes another building or surface
+    walls = WALLS if rng.random() < 0.35 else cam.walls
+    grounds = GROUNDS if rng.random() < 0.25 else cam.grounds
+    wall = _jit(rng, walls[int(rng.integers(len(walls)))], 0.12)
+    ground = _jit(rng, grounds[int(rng.integers(len(grounds)))], 0.1)
     canvas.rect(-1, -1, W + 1, gy, wall, BACKGROUND)
     canvas.rect(-1, gy, W + 1, H + 1, ground, BACKGROUND)
     # wall structure: horizontal bands, windows or panels
