@@ -325,5 +325,5 @@ def load_dataset(name: str, root: str | Path) -> ReIDData:
     train, pid_map = relabel_train(splits.train)
     data = ReIDData(key, splits.root, train, splits.query, splits.gallery, pid_map, splits.pid_names)
     _warn_missing_query_ids(data)
-    log.info("%s", data.summary())
+    log.debug("%s", data.summary())
     return data
