@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if ours["dist_times"]:
         rows.append(
-            ("  of which distances alone (chunked addmm + sqrt)", _median(ours["dist_times"]), "same blocks")
+            ("  of which distances alone (chunked GEMM + sqrt)", _median(ours["dist_times"]), "same blocks")
         )
     numbers = {"ogfr": (np.array(ours["cmc"]), ours["mAP"], ours["mINP"])}
     cy_so = next(CY_DIR.glob("rank_cy*.so"), None)
