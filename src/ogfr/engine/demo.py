@@ -134,10 +134,12 @@ def _ranked(out: Path, runs: dict[str, Any], num_queries: int = 4, top: int = 5)
     from ogfr.viz.ranked import RankedRow, ranked_list_figure
 
     rows = []
-    for i in range(num_queries):
+    n = len(next(iter(runs.values())).query_features["paths"])
+    picks = sorted({round(i * (n - 1) / max(num_queries - 1, 1)) for i in range(num_queries)})  # spread out
+    for i in picks:
         for name, run in runs.items():
             q, g = run.query_features, run.gallery_features
-            qi = slice(i * 7, i * 7 + 1)  # spread over identities
+            qi = slice(i, i + 1)
             if q["parts"] is not None:
                 d = visibility_distance(
                     q["global"][qi],

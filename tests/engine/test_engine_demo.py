@@ -1,0 +1,40 @@
+"""`ogfr demo` end to end at test size: both methods trained with one budget, report and figures written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ogfr.engine.demo import BASELINE_OVERRIDES, run_demo
+
+TINY_MODEL = [
+    "model.image_size=[64,32]",
+    "model.patch_size=8",
+    "model.patch_embed=overlap",
+    "model.stride=8",
+    "model.embed_dim=64",
+    "model.depth=2",
+    "model.num_heads=2",
+    "model.label_size=[32,16]",
+    "data.p=4",
+    "data.num_workers=0",
+    "data.obstacle_bank=16",
+    "train.epochs=1",
+    "train.steps_per_epoch=2",
+]
+
+
+def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) -> None:
+    res = run_demo(tmp_path / "demo", data=synth_root, overrides=TINY_MODEL, progress=False)
+    assert set(res.results) == {"OGFR", "baseline"}
+    for r in res.results.values():
+        assert 0.0 <= r["rank1"] <= 1.0 and 0.0 < r["mAP"] <= 1.0
+    report = res.report.read_text()
+    assert "| OGFR |" in report and "| baseline |" in report and " ".join(BASELINE_OVERRIDES) in report
+    assert "1 epochs x 2 steps of 4 x 4 images" in report
+    for name in ("results.png", "ranked.png", "results.json", "ogfr/curves.png", "baseline/last.pt"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    from ogfr.engine import load_checkpoint
+
+    base = load_checkpoint(tmp_path / "demo" / "baseline" / "last.pt")
+    assert base["config"]["model"]["kd"] is False and base["meta"]["step"] == 2  # same budget as OGFR
+    assert load_checkpoint(tmp_path / "demo" / "ogfr" / "last.pt")["meta"]["step"] == 2
