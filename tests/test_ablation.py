@@ -113,6 +113,7 @@ def test_format_table_values():
     assert len(lines) == 4
     assert "| 3 | 70.0 ± 20.0 | 50.0 ± 10.0 | 65.8 | 58.4 |" in lines[2]
     assert "| 0 | - | - | 68.5 | 60.3 |" in lines[3]
+    assert "| none | - | - | 3 |" in lines[2]  # no FEP: the mask column is not applicable
 
 
 def test_run_study_trains_each_config_once_and_resumes(tmp_path: Path):

@@ -210,7 +210,8 @@ def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, 
         else:
             r1, mp, n = "-", "-", 0
         lines.append(
-            f"| {row.label} | {'yes' if row.oavit else '-'} | {row.fep} | {'yes' if row.kd else '-'} | {row.mask} "
+            f"| {row.label} | {'yes' if row.oavit else '-'} | {row.fep} | {'yes' if row.kd else '-'} "
+            f"| {row.mask if row.fep != 'none' else '-'} "
             f"| {n} | {r1} | {mp} | {row.paper_rank1:.1f} | {row.paper_map:.1f} |"
         )
     return "\n".join(lines) + "\n"
