@@ -19,6 +19,7 @@ from ogfr.ablation import (
     seed_list,
     select_rows,
 )
+from ogfr.io import atomic_write_json
 
 
 def _row(key: str):
@@ -229,7 +230,7 @@ def test_cli_errors(tmp_path: Path, capsys):
 
 def test_report_only_tabulates_finished_runs(tmp_path: Path):
     done = tmp_path / "t4_baseline" / "seed1"
-    ablation.write_json_atomic(done / ablation.RESULT_FILE, {"rank1": 0.4, "map": 0.3, "seed": 1})
+    atomic_write_json(done / ablation.RESULT_FILE, {"rank1": 0.4, "map": 0.3, "seed": 1})
     res = run_study([_row("t4_baseline"), _row("t4_oavit")], [0, 1], tmp_path, None)
     assert res.results["t4_baseline"] == [{"rank1": 0.4, "map": 0.3, "seed": 1}]
     assert res.results["t4_oavit"] == []

@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from ogfr.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -217,33 +217,6 @@ def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, 
     return "\n".join(lines) + "\n"
 
 
-def write_json_atomic(path: Path, obj: object) -> None:
-    """Write JSON through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_result(run_dir: Path) -> dict[str, float] | None:
     """The stored metrics of a finished run, or None when the run has not finished."""
     path = run_dir / RESULT_FILE
@@ -307,7 +280,7 @@ def run_study(
             result = {k: float(v) for k, v in metrics.items()}
             result["seconds"] = time.perf_counter() - t0
             result["seed"] = spec.seed
-            write_json_atomic(spec.out / RESULT_FILE, result)
+            atomic_write_json(spec.out / RESULT_FILE, result, sort_keys=True)
         else:
             log.info("ablation run %d/%d: %s seed %d already done", i, len(runs), spec.row.key, spec.seed)
         per_key.setdefault(spec.row.key, []).append(result)
@@ -331,8 +304,8 @@ def run_study(
             for row in rows
         },
     }
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(out / "ablation.md", table)
+    atomic_write_json(out / "summary.json", summary, sort_keys=True)
+    atomic_write_text(out / "ablation.md", table)
     return StudyResult(rows=list(rows), results=results, table=table)
 
 
@@ -356,12 +329,9 @@ def resolve_preset(preset: str | Path) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"preset {path}: no such file")
         return path
-    configs = Path(__file__).resolve().parents[2] / "configs"
-    candidate = configs / f"{preset}.yaml"
-    if not candidate.is_file():
-        names = sorted(p.stem for p in configs.glob("*.yaml")) if configs.is_dir() else []
-        raise FileNotFoundError(f"preset {preset!r}: {candidate} not found; presets here: {names}")
-    return candidate
+    from ogfr.engine.config import find_preset
+
+    return find_preset(str(preset))
 
 
 def ensure_demo_data(root: Path, seed: int = 0) -> Path:

@@ -10,13 +10,13 @@ absolute difference to PyTorch.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ogfr.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +57,18 @@ def export_onnx(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
     graph = StudentGraph(model).eval()
     args = example_inputs(model)
     dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".onnx")
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
-            torch.onnx.export(
-                graph,
-                args,
-                tmp,
-                input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES),
-                dynamic_axes=dynamic,
-                opset_version=opset,
-                dynamo=False,
-            )
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
+        torch.onnx.export(
+            graph,
+            args,
+            str(tmp),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+        )
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from ogfr.bench.common import PAPER_TABLE9
+from ogfr.io import atomic_write_text
 
 
 def format_cost(res: dict) -> str:
@@ -75,21 +75,11 @@ def append_results(path: Path, title: str, command: str, machine: str, body: str
 
     The file is read, extended and replaced as a whole, so a reader never sees half a section.
     """
-    import tempfile
-
     path = Path(path)
     old = path.read_text() if path.is_file() else "# Benchmark results\n"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = f"\n## {title}\n\nCommand: `{command}`  \nMachine: {machine}  \nDate: {stamp}\n\n{body}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(old.rstrip("\n") + "\n" + section)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, old.rstrip("\n") + "\n" + section)
 
 
 def format_transreid(res: dict) -> str:

@@ -29,9 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ogfr.engine.demo import run_demo
+    from ogfr.search.figures import demo_figures  # visibility (Fig. 6b) and erasing (Fig. 7) figures
 
     res = run_demo(
-        args.out, data=args.data, fast=args.fast, overrides=args.overrides, progress=not args.no_progress
+        args.out,
+        data=args.data,
+        fast=args.fast,
+        overrides=args.overrides,
+        progress=not args.no_progress,
+        figure_hooks=(demo_figures,),
     )
     table = Table(title="ogfr demo: occluded queries of the synthetic benchmark (%)")
     for col in ("method", "Rank-1", "Rank-5", "Rank-10", "mAP", "mINP", "time"):

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         **metrics_row(results),
         "results": results.as_dict(),
     }
-    from ogfr.engine.jsonl import write_json
+    from ogfr.io import atomic_write_json
 
-    write_json(out, payload)
+    atomic_write_json(out, payload)
     print(f"results written to {out}")
     return 0

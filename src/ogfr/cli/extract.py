@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
     from ogfr.engine.evaluate import extract_features
-    from ogfr.engine.jsonl import write_json
+    from ogfr.io import atomic_write_json
 
     model, cfg, data, labels, device = prepare(args)
     samples = data.split(args.split)
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"split": args.split})
     tmp.replace(out)
     sidecar = out.with_suffix(".json")
-    write_json(
+    atomic_write_json(
         sidecar,
         {
             "checkpoint": str(args.checkpoint),

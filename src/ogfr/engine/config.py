@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ogfr.io import atomic_write_text
 from ogfr.losses import LossConfig
 from ogfr.model import OGFRConfig
 
@@ -31,6 +31,7 @@ __all__ = [
     "ParsingConfig",
     "TrainConfig",
     "config_keys",
+    "find_preset",
     "from_dict",
     "load_config",
     "parse_overrides",
@@ -354,15 +355,17 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def find_preset(name: str) -> Path:
+    """``configs/<name>.yaml`` of the checkout ogfr is installed from (``pip install -e .``)."""
+    configs = Path(__file__).resolve().parents[3] / "configs"
+    candidate = configs / f"{name}.yaml"
+    if not candidate.is_file():
+        names = sorted(p.stem for p in configs.glob("*.yaml")) if configs.is_dir() else []
+        raise FileNotFoundError(
+            f"preset {name!r}: {candidate} not found; presets here: {names} "
+            "(presets live in the configs/ folder of an ogfr checkout: ./run demo)"
+        )
+    return candidate

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ogfr.engine.config import Config, load_config
+from ogfr.engine.config import Config, find_preset, load_config
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINE_OVERRIDES", "DemoResult", "demo_cache_dir", "find_preset", "run_demo"]
+__all__ = ["BASELINE_OVERRIDES", "DemoResult", "demo_cache_dir", "run_demo"]
 
 BASELINE_OVERRIDES = ("model.oavit=false", "model.fep=none", "model.kd=false")
 
@@ -34,18 +34,6 @@ class DemoResult:
     results: dict[str, dict[str, float]]  # method -> rank1, rank5, rank10, mAP, mINP
     seconds: dict[str, float]
     report: Path
-
-
-def find_preset(name: str) -> Path:
-    """``configs/<name>.yaml`` of this checkout (the repository the package is installed from)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "configs" / f"{name}.yaml"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"preset configs/{name}.yaml not found above {here}; run from a checkout of ogfr (./run demo)"
-    )
 
 
 def demo_cache_dir() -> Path:
@@ -185,7 +173,7 @@ def write_report(
     fast: bool,
 ) -> Path:
     """``report.md``: results table, settings, timings, figures, how to reproduce."""
-    from ogfr.engine.jsonl import write_json
+    from ogfr.io import atomic_write_json
 
     ogfr_cfg = methods["OGFR"]
     lines = [
@@ -230,7 +218,7 @@ def write_report(
     tmp = path.with_name(".report.md.tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(path)
-    write_json(
+    atomic_write_json(
         out / "results.json", {"results": results, "seconds": seconds, "data": str(root), "fast": fast}
     )
     return path

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ogfr.io import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -74,19 +74,7 @@ class RankResults:
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`as_dict` to ``path`` atomically (temp file in the same folder + os.replace)."""
-        path = Path(path)
-        if path.parent and not path.parent.is_dir():
-            raise FileNotFoundError(f"path: folder {path.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.as_dict(), f, indent=2)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_json(path, self.as_dict(), mkdir=False)
 
     def _rows(self) -> list[tuple[str, str]]:
         return [

@@ -13,11 +13,8 @@ entries, and a second run skips them (resume). A cache made by another backend o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ogfr.io import atomic_write_bytes, atomic_write_json
 from ogfr.parsing.base import Backend, ParseResult
 from ogfr.parsing.codes import occlusion_code
 from ogfr.parts import COARSE_NAMES, NUM_PARTS
@@ -41,25 +39,6 @@ SUMMARY_FILE = "summary.json"
 def default_cache_dir(dataset_root: Path, backend: str) -> Path:
     """``<dataset root>/ogfr_labels/<backend>``."""
     return Path(dataset_root) / "ogfr_labels" / backend
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def write_label_png(path: Path, labels: np.ndarray) -> None:
@@ -178,7 +157,7 @@ def _open_or_create(out: Path, backend: Backend, dataset_root: Path, dataset: st
             log.warning("%s: backend settings differ from the ones that started this cache", out)
         return old
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / META_FILE, meta)
+    atomic_write_json(out / META_FILE, meta, sort_keys=True)
     return meta
 
 
@@ -262,7 +241,7 @@ def build_cache(
         log.info("%s: %d of %d images already cached, resuming", out, len(keyed) - len(todo), len(keyed))
     _run_batches(todo, backend, out, batch_size, progress)
     summary = summarize(out, sorted(keyed), backend.name, num_coarse, lam)
-    atomic_write_json(out / SUMMARY_FILE, summary)
+    atomic_write_json(out / SUMMARY_FILE, summary, sort_keys=True)
     return summary
 
 

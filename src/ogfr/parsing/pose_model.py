@@ -19,6 +19,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ogfr.io import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "pose_landmark_full.tflite"
@@ -101,15 +103,7 @@ def fetch(target: Path | None = None, quiet: bool = False) -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != MODEL_SHA256:
         raise ValueError(f"{WHEEL_MEMBER} from {wheels[0].name} has sha256 {digest}, expected {MODEL_SHA256}")
-    fd, tmp_path = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, target)
-    except BaseException:
-        Path(tmp_path).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, data)
     log.info("%s: written (%d bytes, sha256 ok)", target, len(data))
     return target
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from ogfr.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,8 @@ def cached_faiss_index(index_dir: Path, features: torch.Tensor) -> Any:
             return index
         log.warning("ignoring stale faiss file %s", file)
     index = build_faiss_index(features)
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=f".{file.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(file, mkdir=False) as tmp:
+        faiss.write_index(index, str(tmp))
     for old in Path(index_dir).glob("faiss-*.index"):
         if old != file:
             old.unlink(missing_ok=True)

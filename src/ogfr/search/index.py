@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from ogfr.io import atomic_path, atomic_write_text
 from ogfr.search.records import Embeddings, Hit, ImageRecord, ModelIdentity, sha256_file
 
 log = logging.getLogger(__name__)
@@ -48,18 +47,6 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE TABLE IF NOT EXISTS shards (name TEXT PRIMARY KEY, rows INTEGER NOT NULL, sha256 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 """
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Index:
@@ -173,15 +160,9 @@ class Index:
                 "parts": emb.parts.detach().cpu().float().contiguous().numpy(),
                 "visibility": emb.visibility.detach().cpu().numpy().astype(np.uint8),
             }
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file(arrays, tmp)
+            with atomic_path(self.path / name, mkdir=False) as tmp:
+                save_file(arrays, str(tmp))
                 digest = sha256_file(tmp)
-                os.replace(tmp, self.path / name)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
             with db:  # one transaction: the shard and its rows appear together or not at all
                 db.execute("INSERT INTO shards VALUES (?, ?, ?)", (name, len(records), digest))
                 db.executemany(

@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ogfr.io import atomic_path
+
 __all__ = ["results_bar_chart", "training_curves"]
 
 _SKIP = {"epoch", "step", "lr", "images_per_s", "epoch_time_s", "rank1", "rank5", "rank10", "mAP", "mINP"}
 
 
 def _atomic_savefig(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return path
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ogfr.io import atomic_write_bytes
 from ogfr.parts import PART_COLORS, PART_NAMES
 
 
@@ -75,7 +74,7 @@ def parsing_figure(
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
-    return _atomic_write(Path(out_path), buf.getvalue())
+    return atomic_write_bytes(out_path, buf.getvalue())
 
 
 def _draw_bits(ax, bits: np.ndarray, names: Sequence[str]) -> None:
@@ -90,17 +89,3 @@ def _draw_bits(ax, bits: np.ndarray, names: Sequence[str]) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, c)
     ax.set_axis_off()
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

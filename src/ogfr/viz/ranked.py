@@ -7,14 +7,14 @@ otherwise; the query has a blue border. Drawn with Pillow so that the PNG's size
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ogfr.io import atomic_path
 
 GREEN, RED, GREY, BLUE, WHITE = (0, 170, 0), (220, 0, 0), (150, 150, 150), (30, 90, 220), (255, 255, 255)
 HEADER = 14  # pixels of text above each row of tiles
@@ -44,15 +44,8 @@ def to_pil(image: Image.Image | np.ndarray | str | Path) -> Image.Image:
 def save_png(image: Image.Image, out_path: str | Path) -> Path:
     """Write a PNG atomically (temp file + os.replace); creates the parent folder."""
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
