@@ -108,7 +108,7 @@ def ranked_list_figure(
         x = MARGIN + tw + SEPARATOR
         for k, g in enumerate(row.gallery):
             pid = None if row.gallery_pids is None else int(row.gallery_pids[k])
-            text = f"{k + 1}" if row.distances is None else f"{k + 1}: {row.distances[k]:.2f}"
+            text = f"{k + 1}" if row.distances is None else f"{k + 1}: {row.distances[k]:.3g}"
             draw.text((x, y), text, fill=(0, 0, 0))
             paste(to_pil(g), x, y + HEADER, _border_colour(row.query_pid, pid))
             x += tw + GAP
