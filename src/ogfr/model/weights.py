@@ -142,5 +142,6 @@ def load_timm_pretrained(backbone: ViTBackbone, name: str) -> LoadReport:
     """Load the ImageNet weights of timm model `name` (``pretrained=True``: needs the network or a cache)."""
     import timm
 
-    model = timm.create_model(name, pretrained=True, num_classes=0)
+    # user-requested download (network or timm's cache); never in tests or the demo
+    model = timm.create_model(name, pretrained=True, num_classes=0)  # user option
     return load_state_dict_into(backbone, model.state_dict(), f"timm:{name}")
