@@ -139,7 +139,7 @@ def load_pretrained(backbone: nn.Module, path: str | Path) -> LoadReport:
 
 
 def load_timm_pretrained(backbone: ViTBackbone, name: str) -> LoadReport:
-    """Load the ImageNet weights of timm model `name` (``pretrained=True``: needs the network or a cache)."""
+    """Load the ImageNet weights of timm model `name` (a user option: needs the network or a cache)."""
     import timm
 
     # user-requested download (network or timm's cache); never in tests or the demo
