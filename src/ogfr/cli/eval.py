@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ogfr.cli.extract import add_input_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt of a run")
@@ -17,13 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-parts", action="store_true", help="global feature only (no eq. 25 part matching)"
     )
     parser.add_argument("--out", type=Path, help="results JSON (default: results.json beside the checkpoint)")
-    parser.add_argument(
-        "--labels", type=Path, help="part-label cache folder (default <dataset>/ogfr_labels/<backend>)"
-    )
-    parser.add_argument("--backend", default=None, help="parsing backend for the query/gallery labels")
-    parser.add_argument("--batch", type=int, default=128, help="images per batch")
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_input_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

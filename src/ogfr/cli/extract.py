@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, help="output .safetensors (a .json sidecar is written)"
     )
+    add_input_arguments(parser)
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Label source, batching and device options shared by ``ogfr extract`` and ``ogfr eval``."""
     parser.add_argument(
         "--labels", type=Path, help="part-label cache folder (default <dataset>/ogfr_labels/<backend>)"
     )
