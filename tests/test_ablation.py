@@ -175,7 +175,14 @@ def test_every_row_builds_the_intended_engine_config(row, tmp_path: Path):
     )
     assert (cfg.train.seed, cfg.train.epochs, cfg.data.root) == (4, 3, "/somewhere")
     # everything else is the preset's: the same budget and architecture for every row
-    assert (cfg.model.embed_dim, cfg.model.depth, cfg.data.p, cfg.data.k) == (192, 4, 16, 4)
+    preset = load_config(CONFIGS / "demo.yaml")
+    assert (cfg.model.embed_dim, cfg.model.depth, cfg.data.p, cfg.data.k, cfg.train.steps_per_epoch) == (
+        preset.model.embed_dim,
+        preset.model.depth,
+        preset.data.p,
+        preset.data.k,
+        preset.train.steps_per_epoch,
+    )
 
 
 def test_resolve_preset(tmp_path: Path):

@@ -334,17 +334,6 @@ def resolve_preset(preset: str | Path) -> Path:
     return find_preset(str(preset))
 
 
-def ensure_demo_data(root: Path, seed: int = 0) -> Path:
-    """The synthetic demo benchmark at ``root`` (``SynthConfig.demo(seed)``), generated when missing."""
-    from ogfr.data.synth import SynthConfig, generate
-
-    root = Path(root)
-    if not (root / "synth.json").is_file():
-        log.info("generating the synthetic demo benchmark (SynthConfig.demo(seed=%d)) at %s", seed, root)
-        generate(root, SynthConfig.demo(seed=seed))
-    return root
-
-
 def engine_train_fn(preset: Path, progress: bool = True) -> TrainFn:
     """A ``TrainFn`` that trains ``preset`` + overrides with ``ogfr.engine.train`` and returns the metrics
     of its final evaluation (query/gallery of the data set: the occluded queries for the synthetic set)."""

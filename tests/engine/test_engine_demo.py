@@ -38,3 +38,25 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
     base = load_checkpoint(tmp_path / "demo" / "baseline" / "last.pt")
     assert base["config"]["model"]["kd"] is False and base["meta"]["step"] == 2  # same budget as OGFR
     assert load_checkpoint(tmp_path / "demo" / "ogfr" / "last.pt")["meta"]["step"] == 2
+
+
+def test_demo_data_cache_is_rebuilt_when_the_demo_settings_change(tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+
+    from ogfr.data.synth import SynthConfig, read_settings
+    from ogfr.engine.demo import demo_data_dir, ensure_demo_data
+
+    monkeypatch.setenv("OGFR_CACHE", str(tmp_path / "cache"))
+    settings = {"cfg": SynthConfig.tiny()}
+    monkeypatch.setattr(SynthConfig, "demo", classmethod(lambda cls, seed=0: settings["cfg"]))
+    root = ensure_demo_data(None)
+    assert root == demo_data_dir(0) and root.is_relative_to(tmp_path / "cache")
+    assert read_settings(root)["config"]["camera_shift"] == 1.0
+    stamp = (root / "synth.json").stat().st_mtime_ns
+    assert ensure_demo_data(None) == root and (root / "synth.json").stat().st_mtime_ns == stamp  # reused
+    settings["cfg"] = dataclasses.replace(SynthConfig.tiny(), camera_shift=0.3)  # a new calibration
+    assert ensure_demo_data(None) == root
+    assert read_settings(root)["config"]["camera_shift"] == 0.3  # the stale cache was regenerated
+    # a folder the user names is used with whatever settings it holds
+    settings["cfg"] = SynthConfig.tiny()
+    assert ensure_demo_data(root) == root and read_settings(root)["config"]["camera_shift"] == 0.3

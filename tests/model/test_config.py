@@ -33,13 +33,13 @@ def test_grid_size(size: tuple[int, int], patch: int, stride: int, grid: tuple[i
 def test_conv_stem_grid_and_demo_preset() -> None:
     cfg = OGFRConfig.demo()
     assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.image_size, cfg.patch_embed) == (
-        192,
+        128,
         4,
-        3,
+        2,
         (128, 64),
         "conv",
     )
-    assert cfg.grid_size == (16, 8)  # 128x64 / 8
+    assert cfg.grid_size == (8, 4)  # 128x64 / 16
 
 
 def test_presets_by_name_and_overrides() -> None:

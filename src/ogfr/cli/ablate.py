@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="synthetic data set folder (default: OUT/data/synthetic_demo, generated with SynthConfig.demo(seed=0))",
+        help="synthetic data set folder (default: the demo benchmark SynthConfig.demo(seed=0) in the cache "
+        "that `ogfr demo` uses, generated when missing)",
     )
     parser.add_argument(
         "--only",
@@ -49,12 +50,14 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in ov:
             raise ValueError(f"override {ov!r}: expected KEY=VALUE")
     preset = ablation.resolve_preset(args.preset)
+    from ogfr.engine.demo import demo_data_dir, ensure_demo_data
+
     if args.data is not None:
         data = args.data
     elif args.report:
-        data = args.out / "data" / "synthetic_demo"
+        data = demo_data_dir()  # only named in the reproduce commands
     else:
-        data = ablation.ensure_demo_data(args.out / "data" / "synthetic_demo")
+        data = ensure_demo_data(None)
     if not args.report and not data.is_dir():
         raise FileNotFoundError(f"--data {data}: no such folder (write one with `ogfr synth --out {data}`)")
     extra = ["data.name=synthetic", f"data.root={data}", "parsing.backend=synthetic"]

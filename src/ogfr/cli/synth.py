@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--difficulty",
         type=float,
-        help="scale all difficulty knobs (appearance jitter, camera shift, clutter, pose); 1 = default",
+        help="set all difficulty knobs (appearance jitter, camera shift, clutter, pose): 0 = off, "
+        "1 = full strength; the demo preset uses 0.3",
     )
     parser.add_argument("--workers", type=int, help="rendering processes (default: 2 for large sets)")
     parser.add_argument(

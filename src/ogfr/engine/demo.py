@@ -19,7 +19,7 @@ from ogfr.engine.config import Config, find_preset, load_config
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINE_OVERRIDES", "DemoResult", "demo_cache_dir", "run_demo"]
+__all__ = ["BASELINE_OVERRIDES", "DemoResult", "demo_cache_dir", "demo_data_dir", "ensure_demo_data", "run_demo"]
 
 BASELINE_OVERRIDES = ("model.oavit=false", "model.fep=none", "model.kd=false")
 
@@ -41,18 +41,30 @@ def demo_cache_dir() -> Path:
     return Path(os.environ.get("OGFR_CACHE", Path.home() / ".cache" / "ogfr"))
 
 
-def ensure_demo_data(root: Path | None, seed: int = 0) -> Path:
-    """Generate the synthetic demo benchmark once (cached; a half-written one is regenerated)."""
-    from ogfr.data.synth import GENERATOR_VERSION, SynthConfig, generate
+def demo_data_dir(seed: int = 0) -> Path:
+    """The cache folder of the synthetic demo benchmark of ``seed``."""
+    from ogfr.data.synth import GENERATOR_VERSION
 
-    if root is None:
-        root = demo_cache_dir() / f"synth_demo_v{GENERATOR_VERSION}_seed{seed}"
-    root = Path(root)
-    if (root / "synth.json").is_file():
-        log.info("using the cached synthetic benchmark at %s", root)
-        return root
-    log.info("generating the synthetic occluded benchmark at %s (once; cached)", root)
-    return Path(generate(root, SynthConfig.demo(seed=seed), overwrite=root.exists()))
+    return demo_cache_dir() / f"synth_demo_v{GENERATOR_VERSION}_seed{seed}"
+
+
+def ensure_demo_data(root: Path | None, seed: int = 0) -> Path:
+    """The synthetic demo benchmark (``SynthConfig.demo(seed)``), generated once and cached.
+
+    ``root=None`` means the cache folder; a cached set made with other settings (an older demo
+    calibration) is regenerated. A folder the user names is used as it is when it holds a complete
+    synthetic data set (any settings), and generated otherwise.
+    """
+    from ogfr.data.synth import SynthConfig, generate
+
+    if root is not None and (Path(root) / "synth.json").is_file():
+        log.info("using the synthetic benchmark at %s", root)
+        return Path(root)
+    cached = root is None
+    if cached:
+        root = demo_data_dir(seed)
+    # generate() reuses a folder that holds exactly these settings and rebuilds the cache otherwise
+    return Path(generate(Path(root), SynthConfig.demo(seed=seed), overwrite=cached))
 
 
 def run_demo(

@@ -166,14 +166,14 @@ class OGFRConfig:
 
     @classmethod
     def demo(cls, **overrides: Any) -> OGFRConfig:
-        """CPU preset trained from scratch: dim 192, depth 4, 3 heads, 128x64, conv stem (16x8 grid)."""
+        """CPU preset trained from scratch: dim 128, depth 4, 2 heads, 128x64, conv stem (8x4 grid)."""
         base: dict[str, Any] = {
             "image_size": (128, 64),
-            "patch_size": 8,
+            "patch_size": 16,
             "patch_embed": "conv",
-            "embed_dim": 192,
+            "embed_dim": 128,
             "depth": 4,
-            "num_heads": 3,
+            "num_heads": 2,
             "drop_path": 0.05,
         }
         return cls(**{**base, **overrides})
