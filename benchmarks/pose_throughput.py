@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
@@ -30,15 +29,11 @@ REAL = (
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores visible, no GPU used (LiteRT XNNPACK on CPU)"
+    import torch
+
+    from ogfr.bench import describe_device
+
+    return describe_device(torch.device("cpu")) + " used (LiteRT XNNPACK on CPU)"
 
 
 def throughput(paths: list[Path], batch_sizes: list[int], threads: int, repeats: int) -> list[dict]:

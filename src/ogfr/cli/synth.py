@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):  # noqa: ANN201 - returns SynthConfig (import kept lazy)
     """The SynthConfig that the command-line arguments describe."""
-    from ogfr.data.synth import SynthConfig
+    from ogfr.data.synth import DIFFICULTY_KNOBS, SynthConfig
 
     base = SynthConfig.tiny() if args.preset == "tiny" else SynthConfig.demo()
     changes = {
@@ -53,7 +53,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201 - returns SynthConfi
         "workers": args.workers,
     }
     if args.difficulty is not None:
-        for name in ("appearance_jitter", "camera_shift", "clutter", "pose_variation"):
+        for name in DIFFICULTY_KNOBS:
             changes[name] = args.difficulty
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 

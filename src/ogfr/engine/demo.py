@@ -19,7 +19,14 @@ from ogfr.engine.config import Config, find_preset, load_config
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINE_OVERRIDES", "DemoResult", "demo_cache_dir", "demo_data_dir", "ensure_demo_data", "run_demo"]
+__all__ = [
+    "BASELINE_OVERRIDES",
+    "DemoResult",
+    "demo_cache_dir",
+    "demo_data_dir",
+    "ensure_demo_data",
+    "run_demo",
+]
 
 BASELINE_OVERRIDES = ("model.oavit=false", "model.fep=none", "model.kd=false")
 

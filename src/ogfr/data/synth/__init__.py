@@ -4,7 +4,15 @@
 >>> root = generate("data/synth_tiny", SynthConfig.tiny(seed=0))  # doctest: +SKIP
 """
 
-from ogfr.data.synth.config import DEMO_DIFFICULTY, GENERATOR_VERSION, SynthConfig
+from ogfr.data.synth.config import DEMO_DIFFICULTY, DIFFICULTY_KNOBS, GENERATOR_VERSION, SynthConfig
 from ogfr.data.synth.generate import SPLIT_DIRS, generate, read_settings
 
-__all__ = ["DEMO_DIFFICULTY", "GENERATOR_VERSION", "SPLIT_DIRS", "SynthConfig", "generate", "read_settings"]
+__all__ = [
+    "DEMO_DIFFICULTY",
+    "DIFFICULTY_KNOBS",
+    "GENERATOR_VERSION",
+    "SPLIT_DIRS",
+    "SynthConfig",
+    "generate",
+    "read_settings",
+]

@@ -11,6 +11,8 @@ GENERATOR_VERSION = "1.4"
 # baseline trained with the `ogfr demo` budget (270 steps on a 2-core CPU) reaches 30-85 % Rank-1 on the
 # occluded queries; at full strength (1.0) it reaches ~12 % (docs/training.md, "Calibration").
 DEMO_DIFFICULTY = 0.3
+# The difficulty knobs of SynthConfig (1.0 = full strength, 0 = off); `ogfr synth --difficulty X` sets all.
+DIFFICULTY_KNOBS = ("appearance_jitter", "camera_shift", "clutter", "pose_variation")
 
 
 def _pair(name: str, value: Any, kind: type, ordered: bool = True) -> tuple:
@@ -101,7 +103,7 @@ class SynthConfig:
         object.__setattr__(self, "occlusion_cover", cover)
         check(self.num_distractors >= 0, f"num_distractors must be >= 0, got {self.num_distractors}")
         check(self.num_junk >= 0, f"num_junk must be >= 0, got {self.num_junk}")
-        for name in ("appearance_jitter", "camera_shift", "clutter", "pose_variation"):
+        for name in DIFFICULTY_KNOBS:
             value = getattr(self, name)
             check(0.0 <= value <= 3.0, f"{name} must be in [0, 3], got {value}")
         check(1 <= self.supersample <= 5, f"supersample must be in 1..5, got {self.supersample}")
@@ -148,8 +150,7 @@ class SynthConfig:
     def demo(cls, seed: int = 0) -> SynthConfig:
         """The embedded default of `ogfr demo`: 300 ids, about 6k images at 128 x 64, difficulty knobs at
         `DEMO_DIFFICULTY` (occlusion itself at full strength: every query occluded, 20-65 % covered)."""
-        knobs = ("appearance_jitter", "camera_shift", "clutter", "pose_variation")
-        return cls(seed=seed, **dict.fromkeys(knobs, DEMO_DIFFICULTY))
+        return cls(seed=seed, **dict.fromkeys(DIFFICULTY_KNOBS, DEMO_DIFFICULTY))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
