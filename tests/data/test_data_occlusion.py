@@ -104,7 +104,8 @@ def test_bank_from_samples_and_paths(tmp_path, image_writer, caplog):
     with caplog.at_level(logging.WARNING, logger="ogfr.data.occlusion"):
         bank = ObstacleBank.from_samples(samples, num_patches=30, area=(0.1, 0.2), max_side=16, seed=1)
     assert len(bank) == 30
-    assert "broken.jpg: unreadable image skipped" in caplog.text
+    assert "broken.jpg: not an image Pillow can read" in caplog.text
+    assert "skipped for the obstacle bank" in caplog.text
     for patch in bank.patches:
         assert patch.dtype == np.uint8 and patch.ndim == 3 and patch.shape[2] == 3
         assert max(patch.shape[:2]) <= 16
@@ -119,7 +120,7 @@ def test_bank_errors(tmp_path):
         ObstacleBank([])
     with pytest.raises(ValueError, match=r"\(h, w, 3\) uint8 array, got float64"):
         ObstacleBank([np.zeros((4, 4, 3))])
-    with pytest.raises(FileNotFoundError, match=r"nope\.png: obstacle patch image not found"):
+    with pytest.raises(ValueError, match=r"nope\.png: file not found"):
         ObstacleBank([tmp_path / "nope.png"])
     missing = [Sample(Path(tmp_path / "gone.jpg"), 0, 0, "train", "t")]
     with pytest.raises(ValueError, match="no readable image among 1 samples"):

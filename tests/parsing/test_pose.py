@@ -119,7 +119,7 @@ def test_bad_inputs_never_crash(tmp_path, backend):
     by_key = {p["key"]: p for p in summary["problems"]}
     assert (
         by_key["notes.png"]["status"] == "unreadable"
-        and "not a readable image" in by_key["notes.png"]["reason"]
+        and "not an image Pillow can read" in by_key["notes.png"]["reason"]
     )
     assert by_key["thin.png"]["status"] == "unreadable" and "128x1" in by_key["thin.png"]["reason"]
     assert by_key["blank.png"]["status"] == "no_person"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from image_files import bomb_png
 
 NUM_CAMERAS = 3
 
@@ -27,27 +27,6 @@ def write_checkpoint(path: Path, model) -> Path:
     cfg = Config(model=model.cfg)
     meta = {"num_classes": model.num_classes, "num_cameras": model.num_cameras}
     return save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(cfg), "meta": meta})
-
-
-def bomb_png(path: Path, side: int = 40_000) -> Path:
-    """A tiny PNG whose header claims side x side pixels (Pillow refuses it before decoding)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-    return path
 
 
 def person(pid: int, cam: int, size: tuple[int, int] = (64, 32)) -> Image.Image:

@@ -48,13 +48,13 @@ def _parsing(args: argparse.Namespace):
 
     import numpy as np
 
+    from ogfr.images import read_rgb
     from ogfr.parsing import occlusion_code
     from ogfr.parts import COARSE_NAMES
-    from ogfr.search.embed import load_image
     from ogfr.viz.parsing import parsing_figure
 
     paths = [Path(p) for p in args.images]
-    rgb = [np.asarray(load_image(p)) for p in paths]
+    rgb = [read_rgb(p) for p in paths]
     if args.backend == "pose":
         from ogfr.parsing.pose import PoseBackend
 

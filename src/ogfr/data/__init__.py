@@ -6,7 +6,7 @@ turns samples into dict items through `TrainTransform` / `EvalTransform` and, fo
 generator lives in ``ogfr.data.synth`` (imported on its own). Layouts: docs/data.md.
 """
 
-from ogfr.data.dataset import ReIDDataset, read_image
+from ogfr.data.dataset import ReIDDataset
 from ogfr.data.datasets import READERS, load_dataset
 from ogfr.data.occlusion import ObstacleBank, OcclusionAugment
 from ogfr.data.sampler import PKSampler
@@ -27,7 +27,6 @@ __all__ = [
     "Split",
     "TrainTransform",
     "load_dataset",
-    "read_image",
     "relabel_train",
     "resize_labels",
 ]

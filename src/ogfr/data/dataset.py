@@ -14,17 +14,11 @@ from torch.utils.data import Dataset
 from ogfr.data.occlusion import OcclusionAugment
 from ogfr.data.samples import Sample
 from ogfr.data.transforms import EvalTransform, TrainTransform
+from ogfr.images import UnreadableImage, read_image
 
 log = logging.getLogger(__name__)
 
 LabelSource = Callable[[Sample], "np.ndarray | None"]
-
-
-def read_image(path: str | Any) -> Image.Image:
-    """Open an image fully (truncated or corrupt files raise here, not later) as RGB."""
-    with Image.open(path) as im:
-        im.load()
-        return im.convert("RGB")
 
 
 class ReIDDataset(Dataset):
@@ -72,9 +66,9 @@ class ReIDDataset(Dataset):
             return None
         try:
             return read_image(sample.path)
-        except (OSError, ValueError, SyntaxError) as err:  # PIL raises these for missing/corrupt files
+        except UnreadableImage as err:
             self.unreadable.add(key)
-            log.warning("%s: unreadable image (%s); using another image of id %d", key, err, sample.pid)
+            log.warning("%s; using another image of id %d", err, sample.pid)
             return None
 
     def _load(self, index: int) -> tuple[Sample, Image.Image]:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ogfr.data.samples import Sample
 from ogfr.data.transforms import _channel_stats, resize_labels
+from ogfr.images import UnreadableImage, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,7 @@ def _check_range(
 
 def _as_patch(patch: np.ndarray | str | Path) -> np.ndarray:
     if isinstance(patch, str | Path):
-        path = Path(patch)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: obstacle patch image not found")
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")).copy()
+        return read_rgb(patch).copy()
     arr = np.asarray(patch)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
         raise ValueError(f"obstacle patch must be a (h, w, 3) uint8 array, got {arr.dtype} {arr.shape}")
@@ -86,10 +83,9 @@ class ObstacleBank:
                 break
             sample = samples[int(rng.integers(len(samples)))]
             try:
-                with Image.open(sample.path) as im:
-                    img = np.asarray(im.convert("RGB"))
-            except (OSError, ValueError) as err:
-                log.warning("%s: unreadable image skipped for the obstacle bank (%s)", sample.path, err)
+                img = read_rgb(sample.path)
+            except UnreadableImage as err:
+                log.warning("%s; skipped for the obstacle bank", err)
                 continue
             h, w, _ = img.shape
             ph, pw = _box_size(h, w, rng.uniform(*area), _log_uniform(rng.uniform, aspect))

@@ -9,7 +9,7 @@ background (every coarse part occluded).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -17,8 +17,8 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
+from ogfr.images import UnreadableImage, read_rgb
 from ogfr.parts import NUM_PARTS
 
 log = logging.getLogger(__name__)
@@ -71,27 +71,29 @@ def failed(label_size: tuple[int, int], status: Status, reason: str) -> ParseRes
     return ParseResult(empty_labels(label_size), status, reason)
 
 
-def read_rgb(path: Path) -> tuple[np.ndarray | None, str]:
-    """Load an image as (H, W, 3) uint8 RGB; returns ``(None, reason)`` for files that cannot be used.
+def read_images(paths: Sequence[Path]) -> list[np.ndarray | str]:
+    """Each image as (H, W, 3) uint8 RGB (`ogfr.images.read_rgb`), or the reason it cannot be used.
 
-    Grey-scale, palette and RGBA images are converted to RGB (alpha dropped). Images with a side below
-    ``MIN_SIDE`` pixels are refused (no body part can be located in them).
+    Images with a side below ``MIN_SIDE`` pixels are refused (no body part can be located in them).
     """
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            rgb = np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        return None, f"{path}: file not found"
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        return None, f"{path}: not a readable image ({err.__class__.__name__}: {err})"
-    if mode != "RGB":
-        log.debug("%s: converted %s image to RGB", path, mode)
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        return None, f"{path}: image is {h}x{w} pixels, below the {MIN_SIDE}-pixel minimum side"
-    return rgb, ""
+    out: list[np.ndarray | str] = []
+    for path in paths:
+        try:
+            out.append(read_rgb(path, min_side=MIN_SIDE))
+        except UnreadableImage as err:
+            out.append(str(err))
+    return out
+
+
+def parse_loaded(
+    backend_parse: Callable[[list[np.ndarray]], list[ParseResult]],
+    label_size: tuple[int, int],
+    paths: Sequence[Path],
+) -> list[ParseResult]:
+    """Parse the readable images of ``paths`` with ``backend_parse``; the others become ``unreadable``."""
+    loaded = read_images(paths)
+    parsed = iter(backend_parse([x for x in loaded if not isinstance(x, str)]))
+    return [failed(label_size, "unreadable", x) if isinstance(x, str) else next(parsed) for x in loaded]
 
 
 def resize_labels(

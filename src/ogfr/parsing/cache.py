@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ogfr.images import read_image
 from ogfr.io import atomic_write_bytes, atomic_write_json
 from ogfr.parsing.base import Backend, ParseResult
 from ogfr.parsing.codes import occlusion_code
@@ -114,16 +115,14 @@ class LabelCache:
 
     def __call__(self, sample: Any) -> np.ndarray | None:
         path = self.entry_path(Path(getattr(sample, "path", sample)))
-        try:
-            with Image.open(path) as im:
-                labels = np.asarray(im, dtype=np.uint8)
-        except FileNotFoundError:
+        if not path.is_file():
             if self.missing == "none":
                 return None
             raise FileNotFoundError(
                 f"{path}: no cached labels for {getattr(sample, 'path', sample)}; run "
                 f"`ogfr parse --dataset {self.dataset_root} --backend {self.backend}` first"
-            ) from None
+            )
+        labels = np.asarray(read_image(path, mode=None), dtype=np.uint8)
         if labels.shape != self.label_size or labels.max(initial=0) > NUM_PARTS:
             raise ValueError(
                 f"{path}: expected a {self.label_size[0]}x{self.label_size[1]} map of part ids 0..{NUM_PARTS}, "
@@ -190,7 +189,7 @@ def summarize(
     visible = np.zeros(num_coarse, dtype=np.int64)
     problems = []
     for key in keys:
-        labels = np.asarray(Image.open(out / key), dtype=np.uint8)
+        labels = np.asarray(read_image(out / key, mode=None), dtype=np.uint8)
         rec = status.get(key) or {"status": "ok" if labels.any() else "no_person", "reason": ""}
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         visible += 1 - occlusion_code(labels, num_coarse, lam)[0]

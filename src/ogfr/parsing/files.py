@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from ogfr.images import UnreadableImage, read_image
 from ogfr.parsing.base import ParseResult, failed, resize_labels
 from ogfr.parts import NUM_PARTS, PART_NAMES
 
@@ -88,10 +88,10 @@ def pifpaf_to_labels(fields: np.ndarray, label_size: tuple[int, int], threshold:
 
 def _image_size(path: Path) -> tuple[int, int] | None:
     try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except OSError:
+        im = read_image(path, mode=None)
+    except UnreadableImage:
         return None
+    return im.height, im.width
 
 
 class FilesBackend:
@@ -151,8 +151,12 @@ class FilesBackend:
                 self.label_size, "unreadable", f"{candidates[0]}: mask file not found for {image_path}"
             )
         try:
-            arr = np.asarray(Image.open(path)) if path.suffix == ".png" else np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+            arr = (
+                np.asarray(read_image(path, mode=None))
+                if path.suffix == ".png"
+                else np.load(path, allow_pickle=False)
+            )
+        except (OSError, ValueError) as err:  # UnreadableImage is a ValueError
             return failed(self.label_size, "unreadable", f"{path}: unreadable mask ({err})")
         problem = self._check(arr, path, Path(image_path))
         if problem:

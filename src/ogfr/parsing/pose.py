@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ogfr.parsing.base import ParseResult, empty_labels, failed, read_rgb
+from ogfr.parsing.base import ParseResult, empty_labels, parse_loaded
 from ogfr.parts import PART_NAMES
 
 INPUT_SIZE = 256
@@ -296,9 +296,4 @@ class PoseBackend:
         return results
 
     def parse(self, paths: Sequence[Path]) -> list[ParseResult]:
-        loaded = [read_rgb(Path(p)) for p in paths]
-        good = [rgb for rgb, _ in loaded if rgb is not None]
-        parsed = iter(self.parse_images(good))
-        return [
-            failed(self.label_size, "unreadable", why) if rgb is None else next(parsed) for rgb, why in loaded
-        ]
+        return parse_loaded(self.parse_images, self.label_size, [Path(p) for p in paths])

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from ogfr.images import UnreadableImage, read_image
 from ogfr.parsing.base import ParseResult, failed, resize_labels
 from ogfr.parts import NUM_PARTS
 
@@ -42,13 +42,12 @@ class SyntheticBackend:
     def read(self, image_path: Path) -> ParseResult:
         """The ground-truth map of one image at the label size (``unreadable`` when missing or invalid)."""
         path = synthetic_label_path(image_path)
-        try:
-            with Image.open(path) as im:
-                full = np.asarray(im)
-        except FileNotFoundError:
+        if not path.is_file():
             return failed(self.label_size, "unreadable", f"{path}: ground-truth label map not found")
-        except (UnidentifiedImageError, OSError) as err:
-            return failed(self.label_size, "unreadable", f"{path}: not a readable PNG ({err})")
+        try:
+            full = np.asarray(read_image(path, mode=None))
+        except UnreadableImage as err:
+            return failed(self.label_size, "unreadable", str(err))
         if full.ndim != 2 or full.dtype != np.uint8:
             return failed(
                 self.label_size,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ogfr.parsing.base import ParseResult, empty_labels, failed, read_rgb
+from ogfr.parsing.base import ParseResult, empty_labels, parse_loaded
 from ogfr.parsing.pose import landmarks_to_parts
 
 MASK_WEIGHTS = "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
@@ -180,8 +180,4 @@ class TorchvisionBackend:
         return results
 
     def parse(self, paths: Sequence[Path]) -> list[ParseResult]:
-        loaded = [read_rgb(Path(p)) for p in paths]
-        parsed = iter(self.parse_images([rgb for rgb, _ in loaded if rgb is not None]))
-        return [
-            failed(self.label_size, "unreadable", why) if rgb is None else next(parsed) for rgb, why in loaded
-        ]
+        return parse_loaded(self.parse_images, self.label_size, [Path(p) for p in paths])

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ogfr.search.embed import Embedder, load_image
+from ogfr.images import MAX_PIXELS, UnreadableImage, read_image
+from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
 from ogfr.search.records import ImageRecord, sha256_file
 
@@ -97,7 +98,7 @@ def build_index(
     append: bool = False,
     root: str | Path | None = None,
     progress: bool = True,
-    max_pixels: int | None = None,
+    max_pixels: int = MAX_PIXELS,
     info: dict | None = None,
 ) -> IndexReport:
     """Create (or resume, or with ``append`` extend) the index at ``out`` with the images under ``images``.
@@ -136,9 +137,9 @@ def build_index(
             records, tensors, pil, paths = [], [], [], []
             for f, rel in batch:
                 try:
-                    img = load_image(f, max_pixels)
-                except (ValueError, FileNotFoundError) as err:
-                    skipped.append((rel, str(err).removeprefix(f"{f}: ")))
+                    img = read_image(f, max_pixels=max_pixels)
+                except UnreadableImage as err:
+                    skipped.append((rel, err.reason))
                     continue
                 pid, camid = parse_market_name(f.name)
                 records.append(ImageRecord(rel, pid, camid, img.width, img.height, sha256_file(f)))

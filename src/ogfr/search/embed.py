@@ -10,7 +10,6 @@ Camera ids: crops of unknown origin use camera 0 (``camid`` argument), see docs/
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -18,43 +17,15 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ogfr.images import read_image
 from ogfr.search.records import Embeddings, FeatureLayout, ModelIdentity, sha256_file, state_dict_sha256
 
 log = logging.getLogger(__name__)
 
 Occlusion = Literal["auto", "pose", "visible"]
 ImageInput = str | Path | Image.Image
-
-
-def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
-    """Open ``path`` as an RGB PIL image; a non-image, truncated or oversized file raises ``ValueError``.
-
-    ``max_pixels`` defaults to Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``); larger
-    images are refused before their pixels are decoded.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if limit is not None and w * h > limit:
-                    raise ValueError(
-                        f"{path}: {w}x{h} pixels exceeds the decompression bomb limit of {limit} pixels"
-                    )
-                im.load()
-                return im.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ValueError(f"{path}: refused as a decompression bomb ({err})") from err
-    except UnidentifiedImageError as err:
-        raise ValueError(f"{path}: not an image Pillow can read") from err
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"{path}: unreadable image ({err})") from err
 
 
 class Embedder:
@@ -212,7 +183,7 @@ class Embedder:
         starts = range(0, len(items), self.batch_size)
         for s in _track(starts, progress, "embedding"):
             batch = items[s : s + self.batch_size]
-            pil = [i if isinstance(i, Image.Image) else load_image(i) for i in batch]
+            pil = [i if isinstance(i, Image.Image) else read_image(i) for i in batch]
             img = torch.stack([self.preprocess(p) for p in pil])
             paths = None if any(isinstance(i, Image.Image) for i in batch) else [Path(i) for i in batch]
             zb = z[s : s + len(batch)] if z is not None else self.codes(pil, paths)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ogfr.images import read_image
 from ogfr.search.build import parse_market_name
-from ogfr.search.embed import Embedder, load_image
+from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ def ranked_figure(
         pid, _ = parse_market_name(q.name)
         rows.append(
             RankedRow(
-                query=load_image(q),
-                gallery=[load_image(index.resolve(h.path)) for h in row],
+                query=read_image(q),
+                gallery=[read_image(index.resolve(h.path)) for h in row],
                 query_pid=pid,
                 gallery_pids=[h.pid for h in row],
                 distances=[h.distance for h in row],
@@ -55,7 +56,7 @@ def _inputs(
     embedder: Embedder, images: Sequence[str | Path], z: torch.Tensor | None, camids: Sequence[int] | None
 ) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
     """PIL images, model inputs, codes z (given, or from the embedder's parsing) and camera ids."""
-    pil = [load_image(p) for p in images]
+    pil = [read_image(p) for p in images]
     img = torch.stack([embedder.preprocess(p) for p in pil]).to(embedder.device)
     z = embedder.codes(pil, [Path(p) for p in images]) if z is None else torch.as_tensor(z, dtype=torch.long)
     if camids is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ogfr.images import read_image
 from ogfr.io import atomic_path
 
 GREEN, RED, GREY, BLUE, WHITE = (0, 170, 0), (220, 0, 0), (150, 150, 150), (30, 90, 220), (255, 255, 255)
@@ -28,9 +29,7 @@ def to_pil(image: Image.Image | np.ndarray | str | Path) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, str | Path):
-        from ogfr.search.embed import load_image
-
-        return load_image(image)
+        return read_image(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -13,13 +13,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ogfr.data.synth.generate import SPLIT_DIRS
+from ogfr.images import read_image, read_rgb
 from ogfr.parts import PART_COLORS
 
 
 def _column(root: Path, folder: str, stem: str) -> np.ndarray:
-    img = np.asarray(Image.open(root / folder / f"{stem}.jpg").convert("RGB"))
-    labels = np.asarray(Image.open(root / "labels" / folder / f"{stem}.png"))
-    occ = np.asarray(Image.open(root / "occluders" / folder / f"{stem}.png"))
+    img = read_rgb(root / folder / f"{stem}.jpg")
+    labels = np.asarray(read_image(root / "labels" / folder / f"{stem}.png", mode=None))
+    occ = np.asarray(read_image(root / "occluders" / folder / f"{stem}.png", mode=None))
     colours = np.array(PART_COLORS, dtype=np.uint8)[labels]
     overlay = np.where(labels[..., None] > 0, colours, (img * 0.35).astype(np.uint8))
     mask = np.repeat(occ[..., None], 3, axis=2)
