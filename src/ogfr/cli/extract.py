@@ -21,18 +21,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """Label source, batching and device options shared by ``ogfr extract`` and ``ogfr eval``."""
+    """Label source, lambda, batching and device options shared by ``ogfr extract`` and ``ogfr eval``."""
     parser.add_argument(
         "--labels", type=Path, help="part-label cache folder (default <dataset>/ogfr_labels/<backend>)"
     )
     parser.add_argument("--backend", default=None, help="parsing backend for the labels (z and eq. 24)")
+    add_lam_argument(parser)
     parser.add_argument("--batch", type=int, default=128, help="images per batch")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
-def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
-    """Shared by eval and extract: ``(model, cfg, data, labels, device)``."""
+def add_lam_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lam``: lambda of eq. 2 (default: the value stored with the model; another one is warned about)."""
+    parser.add_argument(
+        "--lam",
+        type=float,
+        default=None,
+        help="lambda of eq. 2, pixels at the label size (default: the value the model was trained with)",
+    )
+
+
+def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Shared by eval and extract: ``(extractor, cfg, data)`` with the checkpoint's stored code settings."""
     import dataclasses
 
     import torch
@@ -40,6 +51,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
     from ogfr.data import load_dataset
     from ogfr.engine.build import ensure_labels
     from ogfr.engine.checkpoint import load_for_inference
+    from ogfr.engine.features import CachedLabels, FeatureExtractor
+    from ogfr.parsing.codes import CodeSettings
 
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
@@ -52,12 +65,14 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
         "cuda" if want == "cuda" or (want == "auto" and torch.cuda.is_available()) else "cpu"
     )
     model, cfg, meta = load_for_inference(args.checkpoint, map_location=device)
+    codes = CodeSettings.from_dict(meta["occlusion_code"]).with_lam(args.lam)
     name = args.name or cfg.data.test_name or cfg.data.name
     data = load_dataset(name, args.dataset)
     parsing = dataclasses.replace(
         cfg.parsing,
         backend=args.backend or cfg.parsing.backend,
         cache=str(args.labels) if args.labels else "",
+        lam=codes.lam,
     )
     cfg = dataclasses.replace(cfg, parsing=parsing)
     camids = [s.camid for s in (*data.query, *data.gallery, *data.train)]
@@ -67,40 +82,39 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
             "trained with"
         )
     labels = ensure_labels(cfg, data.root, [*data.query, *data.gallery, *data.train], data.name)
-    return model, cfg, data, labels, device
+    extractor = FeatureExtractor(
+        model,
+        codes,
+        labels=CachedLabels(labels),
+        batch_size=args.batch,
+        num_workers=args.workers,
+        device=device,
+    )
+    return extractor, cfg, data
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from ogfr.engine.evaluate import extract_features
-    from ogfr.io import atomic_write_json
+    from ogfr.engine.evaluate import split_features
+    from ogfr.io import atomic_path, atomic_write_json
 
-    model, cfg, data, labels, device = prepare(args)
+    extractor, _cfg, data = prepare(args)
     samples = data.split(args.split)
-    feats = extract_features(
-        model,
-        samples,
-        image_size=cfg.model.image_size,
-        label_size=cfg.model.label_size,
-        labels=labels,
-        num_coarse=cfg.model.num_coarse,
-        lam=cfg.parsing.lam,
-        batch_size=args.batch,
-        num_workers=args.workers,
-        device=device,
-        description=args.split,
-    )
-    tensors = {"global": feats["global"], "z": feats["z"], "pids": feats["pids"], "camids": feats["camids"]}
-    if feats["parts"] is not None:
-        tensors["parts"] = feats["parts"]
-        tensors["visibility"] = feats["visibility"].to(torch.uint8)
+    feats = split_features(extractor, samples, args.split)
+    tensors = {
+        "global": feats.global_,
+        "parts": feats.parts,
+        "visibility": feats.visibility.to(torch.uint8),
+        "z": feats.z,
+        "pids": feats.pids,
+        "camids": feats.camids,
+    }
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"split": args.split})
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"split": args.split})
     sidecar = out.with_suffix(".json")
     atomic_write_json(
         sidecar,
@@ -109,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
             "dataset": str(args.dataset),
             "name": data.name,
             "split": args.split,
+            "occlusion_code": extractor.codes.as_dict(),
             "features": {k: list(v.shape) for k, v in tensors.items()},
-            "paths": feats["paths"],
-            "pids": feats["pids"].tolist(),
-            "camids": feats["camids"].tolist(),
+            "paths": list(feats.paths),
+            "pids": feats.pids.tolist(),
+            "camids": feats.camids.tolist(),
         },
     )
     print(f"{len(samples)} {args.split} images -> {out} (+ {sidecar.name})")

@@ -6,32 +6,21 @@ resolve outside the indexed root (symlinks) are skipped and listed in the index'
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
+from ogfr.data.datasets import IMAGE_EXTENSIONS, parse_market_name
 from ogfr.images import MAX_PIXELS, UnreadableImage, read_image
+from ogfr.parsing.codes import CodeSettings
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
 from ogfr.search.records import ImageRecord, sha256_file
 
 log = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
-_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")  # Market-1501 / DukeMTMC: 0002_c1s1_000451_03.jpg
-
-
-def parse_market_name(name: str) -> tuple[int, int]:
-    """(pid, 0-based camid) from a Market-1501-style file name; (-1, -1) when the name does not follow it."""
-    m = _MARKET_NAME.match(name)
-    if m is None or int(m.group(2)) < 1:
-        return -1, -1
-    return int(m.group(1)), int(m.group(2)) - 1
 
 
 @dataclass
@@ -111,12 +100,23 @@ def build_index(
         index = Index.open(out, model=embedder.identity)
         if index.complete and not append:
             raise ValueError(f"{out} already holds a finished index; pass --append to add images to it")
+        built = index.info.get("occlusion_code")
+        if built is not None and CodeSettings.from_dict(built) != embedder.codes:
+            raise ValueError(
+                f"{out} was built with occlusion-code settings {built}, not {embedder.codes.as_dict()}: "
+                "pass the same --lam"
+            )
         root_path, files, skipped = collect(images, root if root is not None else index.root)
         if root_path != index.root.resolve():
             raise ValueError(f"images must be under the index root {index.root} (got root {root_path})")
     else:
         root_path, files, skipped = collect(images, root)
-        info = {"occlusion": embedder.occlusion, "camid": embedder.camid, **(info or {})}
+        info = {
+            "occlusion": embedder.occlusion,
+            "camid": embedder.camid,
+            "occlusion_code": embedder.codes.as_dict(),
+            **(info or {}),
+        }
         index = Index.create(out, root_path, embedder.identity, info)
     index.set_complete(False)
     report = IndexReport(index)
@@ -134,26 +134,22 @@ def build_index(
     with bar:
         for s in range(0, len(todo), embedder.batch_size):
             batch = todo[s : s + embedder.batch_size]
-            records, tensors, pil, paths = [], [], [], []
+            records, pil, paths = [], [], []
             for f, rel in batch:
                 try:
                     img = read_image(f, max_pixels=max_pixels)
                 except UnreadableImage as err:
                     skipped.append((rel, err.reason))
                     continue
-                pid, camid = parse_market_name(f.name)
+                pid, camid = parse_market_name(f.name) or (-1, -1)
                 records.append(ImageRecord(rel, pid, camid, img.width, img.height, sha256_file(f)))
-                tensors.append(embedder.preprocess(img))
                 pil.append(img)
                 paths.append(f)
             if records:
-                z = embedder.codes(pil, paths)
-                emb = embedder.embed_tensors(torch.stack(tensors), z)
-                codes = ["".join(str(int(b)) for b in row) for row in z.tolist()]
-                records = [
-                    ImageRecord(**{**r.__dict__, "code": c}) for r, c in zip(records, codes, strict=True)
-                ]
-                index.append(records, emb)
+                feats = embedder.embed(pil, paths=paths)
+                codes = ["".join(str(b) for b in row) for row in feats.z.tolist()]
+                records = [dataclasses.replace(r, code=c) for r, c in zip(records, codes, strict=True)]
+                index.append(records, feats)
                 report.added += len(records)
             bar.advance(len(batch))
     index.add_skipped(skipped)
