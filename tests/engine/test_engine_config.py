@@ -20,7 +20,7 @@ def test_every_shipped_preset_loads() -> None:
 
 def test_paper_presets_hold_the_paper_settings() -> None:
     cfg = load_config(CONFIGS / "paper" / "occluded_duke.yaml")
-    assert cfg.model.image_size == (256, 128) and cfg.model.stride == 12 and cfg.model.embed_dim == 768
+    assert cfg.model.image_size == (256, 128) and cfg.model.stride == 11 and cfg.model.embed_dim == 768
     assert (cfg.data.p, cfg.data.k, cfg.train.epochs) == (16, 4, 120)
     assert cfg.optim.lr == pytest.approx(0.008) and cfg.optim.weight_decay == pytest.approx(1e-4)
     reid = load_config(CONFIGS / "paper" / "occluded_reid.yaml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
 from ogfr.model import OGFR, OGFRConfig
 
@@ -42,7 +43,7 @@ def test_student_inference_same_in_train_and_eval_and_without_teacher(tiny_cfg, 
 
 
 def test_drop_path_only_in_training() -> None:
-    cfg = OGFRConfig.tiny(drop_path=0.5, depth=4)
+    cfg = preset_model("tiny", drop_path=0.5, depth=4)
     model = OGFR(cfg, 4, 2)
     batch = make_batch(cfg, b=4)
     torch.manual_seed(0)
@@ -109,7 +110,7 @@ LOSS_ABLATIONS = [
 )
 def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
     _train_step(cfg, LossConfig())
 
 
@@ -118,7 +119,7 @@ def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
 )
 def test_every_loss_switch_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    _train_step(OGFRConfig.tiny(**MICRO), LossConfig(**overrides))
+    _train_step(preset_model("tiny", **MICRO), LossConfig(**overrides))
 
 
 def _train_step(cfg: OGFRConfig, loss_cfg: LossConfig) -> None:
@@ -141,6 +142,6 @@ def test_erasing_mask_for_figures(tiny_cfg, tiny_model) -> None:
     batch = make_batch(tiny_cfg, b=2)
     m = tiny_model.eval().erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
     assert m.shape == (2, 8, 4) and ((m >= 0) & (m <= 1)).all()
-    plain = OGFR(OGFRConfig.tiny(mask="random"), 4, 2)
+    plain = OGFR(preset_model("tiny", mask="random"), 4, 2)
     with pytest.raises(ValueError, match="no erasing-mask agent"):
         plain.erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
