@@ -70,8 +70,8 @@ def test_background_mask_uses_labels_then_prediction() -> None:
     state = torch.zeros(1, 4, 9)
     state[0, :, 0] = 1.0  # every patch looks most like the background
     labels = torch.tensor([[0, 3, -1, 5]])  # -1: unknown -> the prediction (background) decides
-    assert fep.decide(state, labels)["keep"].tolist() == [[False, True, False, True]]
-    assert fep.decide(state, None)["keep"].tolist() == [[False] * 4]
+    assert fep.decide(state, labels).keep.tolist() == [[False, True, False, True]]
+    assert fep.decide(state, None).keep.tolist() == [[False] * 4]
 
 
 def test_agent_gradient_only_from_reinforce(tiny_cfg) -> None:
@@ -101,14 +101,15 @@ def test_positive_reward_raises_log_prob_of_taken_actions() -> None:
     fep = FEP(cfg).train()
     state = torch.randn(4, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
-    actions = out["keep"].float()
+    actions = out.keep.float()
+    assert torch.equal(out.actions[:, 0], actions)
     reward = torch.ones(4)
-    loss = -(reward * out["logprob"]).mean()  # eq. 11 as a loss
+    loss = -(reward * out.logprob[:, 0]).mean()  # eq. 11 as a loss
     opt = torch.optim.SGD(fep.agent.parameters(), lr=0.01)
     loss.backward()
     opt.step()
     after = bernoulli_log_prob(fep.agent(state), actions)
-    assert (after > out["logprob"].detach()).all()
+    assert (after > out.logprob[:, 0].detach()).all()
 
 
 def test_agent_eval_is_deterministic_threshold() -> None:
@@ -116,8 +117,8 @@ def test_agent_eval_is_deterministic_threshold() -> None:
     fep = FEP(cfg).eval()
     state = torch.randn(2, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
-    assert "logprob" not in out
-    assert torch.equal(out["keep"], torch.sigmoid(fep.agent(state)) > 0.5)
+    assert out.logprob is None and out.actions is None
+    assert torch.equal(out.keep, torch.sigmoid(fep.agent(state)) > 0.5)
 
 
 def test_bernoulli_log_prob_hand_computed() -> None:
