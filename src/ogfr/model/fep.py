@@ -16,6 +16,10 @@ from ogfr.model.config import OGFRConfig
 from ogfr.model.vit import init_weights, make_blocks
 
 
+class NonFiniteError(FloatingPointError):
+    """A value the model needs to be finite is NaN or Inf (the training loop reports it as divergence)."""
+
+
 class MHSAFix(nn.Module):
     """MHSA_fix (eq. 13-16): queries from patch tokens only; the fixed (global, part) tokens output their
     own value projections, so they are never mixed with patches. Output projection shared by all tokens."""
@@ -137,7 +141,10 @@ class FEP(nn.Module):
             return out
         logits = self.agent(state.detach())  # eq. 7, (B, N)
         if self.training:
-            actions = torch.bernoulli(torch.sigmoid(logits).detach())  # eq. 8
+            keep_p = torch.sigmoid(logits).detach()
+            if not bool(torch.isfinite(keep_p).all()):  # torch.bernoulli would fail (a device assert on CUDA)
+                raise NonFiniteError("the FEP agent's keep probabilities (eq. 7) are not finite")
+            actions = torch.bernoulli(keep_p)  # eq. 8
             out["logprob"] = bernoulli_log_prob(logits, actions)
         else:
             actions = (logits > 0).float()  # m > 0.5
