@@ -96,7 +96,7 @@ class _Evil:
 def test_pickled_code_is_refused(tmp_path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"blocks.0.norm1.weight": torch.zeros(192), "x": _Evil()}, path)
-    with pytest.raises(ValueError, match="weights_only"):
+    with pytest.raises(ValueError, match=r"evil\.pth: not a readable weights file: .*pickled Python object"):
         _model().load_pretrained(str(path))
 
 
