@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import (
     LossConfig,
     OGFRCriterion,
@@ -18,7 +19,7 @@ from ogfr.losses import (
     reward,
     triplet_loss,
 )
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 
 from .conftest import make_batch
 
@@ -158,7 +159,7 @@ def test_criterion_state_round_trip(tiny_cfg, tiny_model) -> None:
 
 
 def test_single_branch_losses() -> None:
-    cfg = OGFRConfig.tiny(kd=False, fep="none", oavit=False)
+    cfg = preset_model("tiny", kd=False, fep="none", oavit=False)
     model = OGFR(cfg, 4, 2)
     batch = make_batch(cfg)
     out = OGFRCriterion(LossConfig(), cfg)(model.forward_train(batch), batch)

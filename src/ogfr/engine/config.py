@@ -35,6 +35,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "parse_overrides",
+    "preset_model",
     "save_config",
     "to_dict",
 ]
@@ -378,3 +379,9 @@ def find_preset(name: str) -> Path:
             "(presets live in the configs/ folder of an ogfr checkout: ./run demo)"
         )
     return candidate
+
+
+def preset_model(name: str, **overrides: Any) -> OGFRConfig:
+    """The ``model:`` section of preset ``name`` (``configs/<name>.yaml``: ``tiny``, ``demo``,
+    ``vit_small``, ``paper/_base``, ...) with field overrides, validated."""
+    return dataclasses.replace(load_config(find_preset(name)).model, **overrides)
