@@ -32,7 +32,7 @@ def test_non_finite_agent_probabilities_are_a_specific_error():
         fep.agent.fc.weight.fill_(1.0)
     with pytest.raises(NonFiniteError, match="agent"):
         fep.decide(state, None)
-    assert fep.eval().decide(state, None)["keep"].shape == (2, 5)  # no sampling in eval: no check needed
+    assert fep.eval().decide(state, None).keep.shape == (2, 5)  # no sampling in eval: no check needed
 
 
 def test_a_non_finite_gradient_with_a_finite_loss_stops_the_run(synth_root, tmp_path, monkeypatch):
