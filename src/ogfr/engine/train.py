@@ -248,6 +248,7 @@ class _Trainer:
         self.best: dict[str, Any] = {}
         self.final: dict[str, float] = {}
         self.last_features: tuple[Any, Any] = (None, None)
+        self.unreadable: set[int] = set()  # indices of training images found unreadable (this process)
         if info.is_main:  # before the (long) setup: a file where the run folder should be
             check_can_create(self.run_dir, f"run folder {self.run_dir}")
         self._setup()
@@ -342,6 +343,7 @@ class _Trainer:
                 lr = set_lr(
                     self.optimizer, lr_factor(cfg.optim, epoch + b_idx / self.per_epoch, cfg.train.epochs)
                 )
+                self.unreadable.update(raw["index"][raw["substituted"]].tolist())
                 batch = self._model_batch(raw)
                 losses = self._step(batch, step, epoch, b_idx)
                 step += 1
@@ -373,6 +375,12 @@ class _Trainer:
         row = {"epoch": epoch + 1, "step": step, "lr": lr, **means}
         row["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
         row["epoch_time_s"] = elapsed
+        if self.unreadable:  # distinct training images replaced by another of their identity, so far
+            row["unreadable_images"] = len(self.unreadable)
+            log.warning(
+                "%d training image(s) unreadable so far, each replaced by another image of its identity",
+                len(self.unreadable),
+            )
         return row, step
 
     def _step(self, batch: dict[str, torch.Tensor], step: int, epoch: int, b_idx: int) -> dict[str, float]:
