@@ -93,8 +93,9 @@ def read_image(
             where, f"{size} exceeds the limit of {max_pixels} pixels (decompression bomb?)"
         ) from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for hostile files; all mean unreadable
-        kind = "not an image Pillow can read" if "cannot identify" in str(err) else "unreadable image"
-        raise UnreadableImage(where, f"{kind} ({err.__class__.__name__}: {err})") from None
+        if "cannot identify" in str(err):  # Pillow's text only repeats the file (or a BytesIO repr)
+            raise UnreadableImage(where, "not an image Pillow can read") from None
+        raise UnreadableImage(where, f"unreadable image ({err.__class__.__name__}: {err})") from None
 
 
 def read_rgb(source: ImageSource, **kwargs) -> np.ndarray:
