@@ -174,3 +174,14 @@ def test_a_sigkilled_index_resumes_to_the_same_features(data, ckpt, pristine, tm
     rows = [order[r.path] for r in a_rec]
     assert sorted(order) == sorted(r.path for r in a_rec) and Index.open(run).complete
     assert (a.global_ == b.global_[rows]).all() and (a.parts == b.parts[rows]).all()
+
+
+def test_search_and_index_argument_refusals_that_hold(built, data, ckpt, tmp_path, capsys):
+    query = sorted((data / "query").iterdir())[0]
+    refused(capsys, ["search", "--index", built, query, "--top", "0"], "--top must be >= 1")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not an image")
+    refused(capsys, ["search", "--index", built, notes], f"{notes}: not an image Pillow can read")
+    refused(capsys, ["search", "--index", tmp_path / "nowhere", query], "index folder", "not found")
+    refused(capsys, _index(ckpt, tmp_path / "no-images", tmp_path / "idx2"), "no such folder or list file")
+    assert not (tmp_path / "idx2").exists()
