@@ -166,3 +166,19 @@ def test_checkpoint_helper_fits_the_synthetic_set(synth_root, tmp_path):
 
     model, cfg, meta = load_for_inference(write_tiny_checkpoint(tmp_path / "c.pt", synth_root))
     assert cfg.model.embed_dim == 64 and meta["num_cameras"] == 3 and not model.training
+
+
+def test_preset_and_override_refusals_that_hold(synth_root, tmp_path, capsys):
+    """Unknown keys (with close matches), wrong types, invalid YAML, a `base:` loop, a missing preset."""
+    out = ["--out", tmp_path / "run"]
+    refused(capsys, ["train", "--config", TINY, "model.dpeth=3", *out], "did you mean model.depth")
+    refused(capsys, ["train", "--config", TINY, "train.epochs=many", *out], "'train.epochs'", "an integer")
+    refused(capsys, ["train", "--config", TINY, "epochs", *out], "expected section.key=value")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: {depth: [unclosed\n")
+    refused(capsys, ["train", "--config", broken, *out], f"config {broken}: not valid YAML")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    refused(capsys, ["train", "--config", tmp_path / "a.yaml", *out], "inheritance loops")
+    refused(capsys, ["train", "--config", tmp_path / "absent.yaml", *out], "config file not found")
+    assert not (tmp_path / "run").exists()
