@@ -18,8 +18,9 @@ from serve_helpers import build, get_json, http, service_for, serving
 from image_files import bomb_png
 from ogfr.cli import main
 from ogfr.cli.serve import is_loopback
+from ogfr.engine.config import preset_model
 from ogfr.images import UnreadableImage
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 from ogfr.serve.service import DISPLAY_HEIGHT, NotFound, part_overlay
 
 QUERY = "0002_c3s1_000100_00.jpg"
@@ -100,16 +101,20 @@ def test_query_description_matches_the_model(service, gallery, tiny_model):
 def test_part_overlay_paints_the_argmax_part():
     maps = torch.zeros(9, 4, 2)
     maps[4, :2] = 1.0  # torso wins the top half, background the rest
-    image = Image.new("RGB", (20, 40), (0, 0, 0))
-    out = part_overlay(image, maps.numpy(), alpha=1.0)
+    image = Image.new("RGB", (20, 40), (10, 200, 10))
+    assert part_overlay(image, maps.numpy(), alpha=1.0).getpixel((5, 5)) == (0, 130, 200)  # PART_COLORS[4]
+    out = part_overlay(image, maps.numpy(), alpha=0.5)
     assert out.size == (20, 40)
-    assert out.getpixel((5, 5)) == (0, 130, 200) and out.getpixel((5, 35)) == (0, 0, 0)  # PART_COLORS[4], [0]
+    assert out.getpixel((5, 5)) == (5, 165, 105)  # half torso colour, half image
+    assert out.getpixel((5, 35)) == (10, 200, 10)  # background: the image unchanged
 
 
 def test_models_without_agent_or_parts(gallery, tmp_path):
     torch.manual_seed(0)
-    no_agent = OGFR(OGFRConfig.tiny(mask="none"), num_classes=5, num_cameras=3).eval()
-    baseline = OGFR(OGFRConfig.tiny(oavit=False, fep="none", kd=False), num_classes=5, num_cameras=3).eval()
+    no_agent = OGFR(preset_model("tiny", mask="none"), num_classes=5, num_cameras=3).eval()
+    baseline = OGFR(
+        preset_model("tiny", oavit=False, fep="none", kd=False), num_classes=5, num_cameras=3
+    ).eval()
     for name, model in (("no_agent", no_agent), ("baseline", baseline)):
         ckpt = write_checkpoint(tmp_path / f"{name}.pt", model)
         service = service_for(ckpt, build(ckpt, gallery, tmp_path / f"idx_{name}"))

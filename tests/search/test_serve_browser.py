@@ -14,6 +14,7 @@ from serve_helpers import get_json, service_for, serving
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
 expect = sync_api.expect
+expect.set_options(timeout=30_000)  # the shared 2-core machine can be slow; waits end as soon as the page is ready
 
 CHROMIUM = os.environ.get("OGFR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
@@ -74,7 +75,7 @@ def result_rows(page) -> list[int]:
 def test_pick_a_gallery_image_filter_page_and_open_a_result(page, site, tmp_path):
     url, service = site
     tile_of(page, QUERY).click()
-    expect(page.locator("#query-label")).to_have_text(f"gallery image: {QUERY} (id 2)")
+    expect(page.locator("#query-label")).to_have_text(f"indexed image: {QUERY} (id 2)")
     expect(page.locator("#results .tile")).to_have_count(10)
     row = next(i for i, r in enumerate(service.records) if r.path == QUERY)
     expected = get_json(f"{url}/api/search?query=g{row}&per_page=50")["hits"]
@@ -111,7 +112,7 @@ def test_pick_a_gallery_image_filter_page_and_open_a_result(page, site, tmp_path
     # A result's own matches: clicking it makes it the query.
     second = service.records[expected[1]["row"]].path
     page.locator("#results .tile").nth(1).click()
-    expect(page.locator("#query-label")).to_contain_text(f"gallery image: {second}")
+    expect(page.locator("#query-label")).to_contain_text(f"indexed image: {second}")
     expect(page.locator("#results .tile")).to_have_count(10)
     assert expected[1]["row"] not in result_rows(page) and row in result_rows(page)
     # A reload keeps the query (it is in the address) while the server holds it.
@@ -119,8 +120,9 @@ def test_pick_a_gallery_image_filter_page_and_open_a_result(page, site, tmp_path
     expect(page.locator("#query-label")).to_contain_text(second)
 
 
-def test_uploads_and_errors_on_the_page(page, built, tmp_path):
+def test_uploads_errors_and_addresses(page, site, built, tmp_path):
     gallery = built[0]
+    row = next(i for i, r in enumerate(site[1].records) if r.path == QUERY)
     page.set_input_files("#upload", str(gallery / QUERY))
     expect(page.locator("#query-label")).to_have_text(f"uploaded: {QUERY} (id 2)")
     expect(page.locator("#results .tile").first).to_contain_text("#1 · d = 0")  # the same image
@@ -136,6 +138,10 @@ def test_uploads_and_errors_on_the_page(page, built, tmp_path):
     expect(page.locator("#query-label")).to_have_text(last_good)
     page.goto(page.url.split("#")[0] + "#query=u0000")  # a query the server does not hold
     expect(page.locator("#error")).to_contain_text("is not (or no longer) held by the server")
+    page.goto(page.url.split("#")[0] + f"#query=g{row}&page=1")  # a gallery query is made again from its row
+    expect(page.locator("#query-label")).to_have_text(f"indexed image: {QUERY} (id 2)")
+    expect(page.locator("#results-status")).to_contain_text("ranks 11-12 of 12")
+    expect(page.locator("#error")).to_be_hidden()
 
 
 def test_progress_indicator_while_searching(page):

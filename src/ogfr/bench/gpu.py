@@ -228,9 +228,17 @@ def environment(device: torch.device) -> dict[str, Any]:
             "bf16_supported": torch.cuda.is_bf16_supported(),
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "cudnn": torch.backends.cudnn.version(),
-            "nccl": ".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None,
+            "nccl": _nccl_version(),
         }
     return env
+
+
+def _nccl_version() -> str | None:
+    try:
+        v = torch.cuda.nccl.version()
+    except Exception:  # noqa: BLE001 - a build without NCCL
+        return None
+    return ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def cost(size: str, stride: int) -> dict[str, Any]:
@@ -277,8 +285,10 @@ def timing(
                 step = train_fn(model, pair.cfgs[name], pair.data, device, precision)
                 row[f"train_{name}"] = _case(step, batch, device, repeats, warmup)
             row |= ratios(row)
-        except Exception as err:  # noqa: BLE001 - e.g. a precision the device does not support
+        except Exception as err:  # noqa: BLE001 - e.g. a precision the device does not support, or OOM
             row |= failure(err)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         out[precision] = row
     return out
 

@@ -282,11 +282,16 @@ class SearchService:
 
 
 def part_overlay(image: Image.Image, part_maps: np.ndarray, alpha: float = 0.55) -> Image.Image:
-    """``image`` with the argmax of the (K+1, h, w) part maps painted in ``ogfr.parts.PART_COLORS``."""
+    """``image`` with the argmax of the (K+1, h, w) part maps painted in ``ogfr.parts.PART_COLORS``
+    where a part wins; where the background (map 0) wins the image is left as it is."""
     winner = part_maps.argmax(axis=0)
     colours = np.array(PART_COLORS, dtype=np.uint8)[winner % len(PART_COLORS)]
-    painted = Image.fromarray(colours).resize(image.size, Image.NEAREST)
-    return Image.blend(image.convert("RGB"), painted, alpha)
+    size = image.size
+    painted = np.asarray(Image.fromarray(colours).resize(size, Image.NEAREST), dtype=np.float32)
+    part = np.asarray(Image.fromarray((winner > 0).astype(np.uint8)).resize(size, Image.NEAREST), dtype=bool)
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    out = np.where(part[..., None], (1 - alpha) * base + alpha * painted, base)
+    return Image.fromarray(np.round(out).astype(np.uint8))
 
 
 def _coarse_names(c: int) -> tuple[str, ...]:

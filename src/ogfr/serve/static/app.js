@@ -122,7 +122,7 @@ function showQuery(q) {
   state.query = q;
   const base = `/api/query/${q.id}`;
   $("query").hidden = false;
-  const source = q.row === null ? "uploaded" : "gallery image";
+  const source = q.row === null ? "uploaded" : "indexed image";
   $("query-label").textContent = `${source}: ${q.label}${q.pid < 0 ? "" : ` (id ${q.pid})`}`;
   $("query-image").src = `${base}/image`;
   $("part-map-figure").hidden = !q.part_map;
@@ -187,11 +187,15 @@ function wire() {
 }
 
 async function restore() {
-  // A reload keeps the query while the server still holds it.
   const params = new URLSearchParams(location.hash.slice(1));
   const qid = params.get("query");
   if (!qid) return;
-  showQuery(await api(`/api/query/${encodeURIComponent(qid)}`));
+  // A gallery image's query (g<row>) can always be made again; an upload only while the server holds it.
+  const row = /^g(\d+)$/.exec(qid);
+  const query = row
+    ? api(`/api/query/gallery/${row[1]}`, { method: "POST" })
+    : api(`/api/query/${encodeURIComponent(qid)}`);
+  showQuery(await query);
   await search(Number(params.get("page") || 0));
 }
 
