@@ -49,9 +49,7 @@ def filter_state_dict(state_dict: dict[str, torch.Tensor], backbone: ViTBackbone
     target = backbone.state_dict()
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
-        for prefix in _PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
+        key = _strip_prefixes(key)
         if key.startswith(_DROP_PREFIXES) or key in ("dist_token", "reg_token"):
             continue
         if key == "pos_embed" and value.ndim == 3:
@@ -99,13 +97,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _strip_prefixes(key: str) -> str:
+    """``module.backbone.blocks.0...`` -> ``blocks.0...`` (wrapper prefixes of DDP, TransReID, ...)."""
+    for prefix in _PREFIXES:
+        key = key.removeprefix(prefix)
+    return key
+
+
 def embed_width(state_dict: dict[str, torch.Tensor]) -> int | None:
     """The token width D of a ViT state dict (from cls_token / pos_embed / the first LayerNorm), if any."""
     for key, value in state_dict.items():
-        leaf = key
-        for prefix in _PREFIXES:
-            leaf = leaf.removeprefix(prefix)
-        if leaf in ("cls_token", "pos_embed", "blocks.0.norm1.weight"):
+        if _strip_prefixes(key) in ("cls_token", "pos_embed", "blocks.0.norm1.weight"):
             return int(value.shape[-1])
     return None
 

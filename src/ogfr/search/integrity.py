@@ -26,8 +26,8 @@ def shard_file(index: Path, name: str) -> Path:
     file = index / str(name)
     if not SHARD_NAME.fullmatch(str(name)) or not file.resolve().is_relative_to(index.resolve()):
         raise ValueError(
-            f"corrupt index {index}: shard name {name!r} is not a shard file inside the index folder "
-            "(it would lie outside the index folder or is not a name ogfr writes)"
+            f"corrupt index {index}: shard name {name!r} is not a shard-NNNNNN.safetensors file inside the "
+            "index folder (refused without opening it)"
         )
     return file
 
@@ -48,9 +48,12 @@ def check_database(index: Path, db: sqlite3.Connection) -> None:
         "OR typeof(row) != 'integer' OR typeof(path) != 'text' LIMIT 1",
     )
     if bad is not None:
-        fields = dict(zip(("path", "pid", "camid", "width", "height", "row"), bad, strict=True))
-        shown = {k: v for k, v in fields.items() if k != "path" and not isinstance(v, int)}
-        raise ValueError(f"{where}: image {bad[0]!r} has non-integer {shown} (pid, camid, size, row must be)")
+        fields = zip(("pid", "camid", "width", "height", "row"), bad[1:], strict=True)
+        shown = ", ".join(f"{k}={v!r}" for k, v in fields if not isinstance(v, int))
+        raise ValueError(
+            f"{where}: image {bad[0]!r} has {shown or 'a path that is not text'}; pid, camid, width, "
+            "height and row must be integers"
+        )
     bad = _first(  # absolute, or climbing out with ".." (Index.resolve also checks before opening one)
         db,
         "SELECT path FROM images WHERE path LIKE '/%' OR path = '..' OR path LIKE '../%' "
