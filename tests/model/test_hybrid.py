@@ -79,7 +79,7 @@ def test_stem_sees_imagenet_normalised_pixels() -> None:
     assert seen["x"][0, :, 0, 0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-def test_frozen_bn_keeps_running_statistics_and_set_frozen_stops_gradients() -> None:
+def test_frozen_bn_keeps_running_statistics_and_frozen_stages_get_no_gradient() -> None:
     x = torch.randn(4, 3, 64, 32) * 3 + 1
     for frozen_bn in (False, True):
         stem = HybridStem(dim=8, stride=8, frozen_bn=frozen_bn).train()
@@ -89,13 +89,23 @@ def test_frozen_bn_keeps_running_statistics_and_set_frozen_stops_gradients() -> 
         assert bn.training is not frozen_bn
         assert torch.equal(bn.running_mean, mean0) is frozen_bn  # eval-mode BN never updates its stats
     stem = HybridStem(dim=8, stride=8)
-    stem.set_frozen(True)
+    stem.set_frozen_stages(3)
     stem.train()
-    assert not any(p.requires_grad for p in stem.body.parameters()) and not stem.body[0][1].training
+    body = stem.body
+    assert not any(p.requires_grad for p in body[:3].parameters())
+    assert all(p.requires_grad for p in body[3:].parameters())
+    assert not body[2].conv[1][1].training and body[3].conv[1][1].training  # BN of fixed stages: eval
+    running = body[1].conv[0][1].running_mean.clone()
     stem(x).sum().backward()
-    assert all(p.grad is None for p in stem.body.parameters()) and stem.proj.weight.grad is not None
-    stem.set_frozen(False)
-    assert all(p.requires_grad for p in stem.body.parameters()) and stem.body[0][1].training
+    assert all(p.grad is None for p in body[:3].parameters())
+    assert all(p.grad is not None for p in body[3:].parameters()) and stem.proj.weight.grad is not None
+    assert torch.equal(body[1].conv[0][1].running_mean, running)
+    stem.set_frozen_stages(len(body))
+    assert not any(p.requires_grad for p in body.parameters())
+    stem.set_frozen_stages(0)
+    assert all(p.requires_grad for p in body.parameters()) and body[0][1].training
+    with pytest.raises(ValueError, match="frozen stages must be in 0..7"):
+        stem.set_frozen_stages(8)
 
 
 def test_config_validation() -> None:
