@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ogfr.engine.features import FeatureExtractor
-from ogfr.metrics import Features, RankResults, evaluate
+from ogfr.metrics import Features, RankOptions, RankResults, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,7 @@ def evaluate_features(
         gallery.pids,
         query.camids,
         gallery.camids,
-        use_parts=use_parts,
-        rerank=rerank,
-        device=device,
+        RankOptions(use_parts=use_parts, rerank=rerank, device=device),
     )
 
 
