@@ -8,7 +8,7 @@
 - ``build_cache(...)`` writes a resumable on-disk cache; ``LabelCache(root)`` reads it for training.
 """
 
-from ogfr.parsing.base import Backend, ParseResult, parse_label_size, resize_labels
+from ogfr.parsing.base import Backend, ParseResult, parse_label_size
 from ogfr.parsing.cache import LabelCache, build_cache, default_cache_dir
 from ogfr.parsing.codes import CodeSettings, coarse_counts, coarse_lookup, occlusion_code
 from ogfr.parsing.factory import BACKENDS, make_backend
@@ -28,5 +28,4 @@ __all__ = [
     "make_backend",
     "occlusion_code",
     "parse_label_size",
-    "resize_labels",
 ]
