@@ -96,7 +96,7 @@ AGENT = {"keep", "agent_logits", "logprob", "episode_logits", "base_logits"}
     ],
 )
 def test_train_outputs_are_typed_with_the_same_fields_whatever_the_switches(overrides, expected) -> None:
-    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
     out = OGFR(cfg, 4, 2).forward_train(make_batch(cfg))
     assert isinstance(out, TrainOutput)
     assert [f.name for f in dataclasses.fields(out)] == ["f_h", "f_o", "f_hp", "f_op"]

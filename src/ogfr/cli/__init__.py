@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("ogfr.cli.index", "index a gallery of person crops with a trained model"),
     "search": ("ogfr.cli.search", "search an index with occluded query images"),
     "show": ("ogfr.cli.show", "write figures: parsing, ranked, visibility, erasing"),
+    "serve": ("ogfr.cli.serve", "a local web page to search an index (upload or click a query)"),
     "export": ("ogfr.cli.export", "export the student branch to ONNX"),
     "bench": ("ogfr.cli.bench", "measure parameters, FLOPs, speed and memory"),
     "ablate": ("ogfr.cli.ablate", "run the ablation study of the paper's tables on the synthetic benchmark"),

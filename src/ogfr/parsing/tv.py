@@ -89,21 +89,23 @@ def _find_weights(given: Path | None, file_name: str) -> Path:
     )
 
 
-def _load_detector(model: torch.nn.Module, path: Path) -> None:
-    """Load a torchvision detector's state dict from ``path``; anything else is a ValueError naming it."""
-    state = load_tensors(path, f"torchvision {type(model).__name__} weights file")
+def _read_state(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The state dict in ``path`` (read before any network is built, so a bad file is refused at once)."""
+    state = load_tensors(path, f"torchvision {what} weights file")
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    return state
+
+
+def _load_detector(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Load ``state`` into ``model``; keys or shapes of another network are a ValueError naming ``path``."""
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches
-        raise ValueError(
-            f"{path}: not the expected {type(model).__name__} weights ({str(err)[:300]})"
-        ) from err
+        raise ValueError(f"{path}: not the expected {what} weights ({str(err)[:300]})") from err
     if missing or unexpected:
         raise ValueError(
-            f"{path}: not the expected {type(model).__name__} weights "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"{path}: not the expected {what} weights (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
 
 
@@ -136,14 +138,18 @@ class TorchvisionBackend:
                 _find_weights(mask_weights, MASK_WEIGHTS),
                 _find_weights(keypoint_weights, KEYPOINT_WEIGHTS),
             )
+        whats = ("Mask R-CNN", "Keypoint R-CNN")
+        states = [None if p is None else _read_state(p, w) for p, w in zip(paths, whats, strict=True)]
         from torchvision.models.detection import keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
 
         kwargs = {"weights": None, "weights_backbone": None, "min_size": min_size, "max_size": 2 * min_size}
         self.mask_model = maskrcnn_resnet50_fpn(**kwargs)
         self.kp_model = keypointrcnn_resnet50_fpn(**kwargs)
-        for model, path in zip((self.mask_model, self.kp_model), paths, strict=True):
-            if path is not None:
-                _load_detector(model, path)
+        for model, state, path, what in zip(
+            (self.mask_model, self.kp_model), states, paths, whats, strict=True
+        ):
+            if state is not None:
+                _load_detector(model, state, path, what)
             model.eval().to(self.device)
         self._config = {
             "min_size": min_size,
