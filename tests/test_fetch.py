@@ -110,7 +110,7 @@ def test_training_without_the_weights_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="mobilenet_weights fetch"):
         build_model(cfg, num_classes=3, num_cameras=2)
     cfg.train.stem_weights = "none"  # random stem, for comparisons: no file needed
-    assert build_model(cfg, num_classes=3, num_cameras=2).backbone.patch_embed.frozen is False
+    assert build_model(cfg, num_classes=3, num_cameras=2).backbone.patch_embed.proj.in_channels == 96
 
 
 def test_the_real_file_is_kept_without_pip(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ogfr.engine.config import OptimConfig
+from ogfr.engine.config import OptimConfig, preset_model
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
 
 
@@ -57,9 +57,9 @@ def test_optim_config_validation() -> None:
 
 
 def _hybrid_model():
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.model import OGFR
 
-    cfg = OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid")
+    cfg = preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid")
     return OGFR(cfg, num_classes=3, num_cameras=2)
 
 
@@ -77,15 +77,18 @@ def test_stem_lr_factor_groups() -> None:
     assert set_lr(opt, 0.5) == pytest.approx(0.005) and stem_biases["lr"] == pytest.approx(0.001)
 
 
-def test_stem_freeze_epochs() -> None:
+def test_stem_freeze_epochs_then_frozen_stages() -> None:
     from ogfr.engine.schedule import set_stem_frozen
 
     model = _hybrid_model()
-    cfg = OptimConfig(stem_freeze_epochs=2)
+    cfg = OptimConfig(stem_freeze_epochs=2, stem_frozen_stages=4)
     body = model.backbone.patch_embed.body
-    assert set_stem_frozen(model, cfg, 0) and set_stem_frozen(model, cfg, 1)
+    assert set_stem_frozen(model, cfg, 0) == set_stem_frozen(model, cfg, 1) == len(body) == 14
     assert not any(p.requires_grad for p in body.parameters())
-    assert not set_stem_frozen(model, cfg, 2) and all(p.requires_grad for p in body.parameters())
-    assert not set_stem_frozen(torch.nn.Linear(2, 2), cfg, 0)  # no hybrid stem: nothing to freeze
+    assert set_stem_frozen(model, cfg, 2) == 4  # then only the first 4 stages stay fixed
+    assert not any(p.requires_grad for p in body[:4].parameters())
+    assert all(p.requires_grad for p in body[4:].parameters())
+    assert set_stem_frozen(model, OptimConfig(), 0) == 0 and all(p.requires_grad for p in body.parameters())
+    assert set_stem_frozen(torch.nn.Linear(2, 2), cfg, 0) == 0  # no hybrid stem: nothing to freeze
     with pytest.raises(ValueError, match="stem_lr_factor"):
         OptimConfig(stem_lr_factor=0)

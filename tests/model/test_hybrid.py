@@ -7,7 +7,8 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.engine.config import preset_model
+from ogfr.model import OGFR
 from ogfr.model.mobilenet_weights import MOBILENETV2, resolve_weights
 from ogfr.model.vit import IMAGENET_MEAN, IMAGENET_STD, HybridStem
 from ogfr.model.weights import load_stem_weights, map_mobilenet_v2, mobilenet_v2_reference
@@ -53,7 +54,7 @@ def test_mapping_errors_name_the_source_and_the_key() -> None:
     ],
 )
 def test_token_grid(size, stride, grid, channels) -> None:
-    cfg = OGFRConfig.tiny(image_size=size, patch_size=stride, patch_embed="hybrid")
+    cfg = preset_model("tiny", image_size=size, patch_size=stride, patch_embed="hybrid")
     assert cfg.grid_size == grid
     model = OGFR(cfg, num_classes=3, num_cameras=2).eval()
     stem = model.backbone.patch_embed
@@ -79,7 +80,7 @@ def test_stem_sees_imagenet_normalised_pixels() -> None:
     assert seen["x"][0, :, 0, 0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-def test_frozen_bn_keeps_running_statistics_and_set_frozen_stops_gradients() -> None:
+def test_frozen_bn_keeps_running_statistics_and_frozen_stages_get_no_gradient() -> None:
     x = torch.randn(4, 3, 64, 32) * 3 + 1
     for frozen_bn in (False, True):
         stem = HybridStem(dim=8, stride=8, frozen_bn=frozen_bn).train()
@@ -89,34 +90,44 @@ def test_frozen_bn_keeps_running_statistics_and_set_frozen_stops_gradients() -> 
         assert bn.training is not frozen_bn
         assert torch.equal(bn.running_mean, mean0) is frozen_bn  # eval-mode BN never updates its stats
     stem = HybridStem(dim=8, stride=8)
-    stem.set_frozen(True)
+    stem.set_frozen_stages(3)
     stem.train()
-    assert not any(p.requires_grad for p in stem.body.parameters()) and not stem.body[0][1].training
+    body = stem.body
+    assert not any(p.requires_grad for p in body[:3].parameters())
+    assert all(p.requires_grad for p in body[3:].parameters())
+    assert not body[2].conv[1][1].training and body[3].conv[1][1].training  # BN of fixed stages: eval
+    running = body[1].conv[0][1].running_mean.clone()
     stem(x).sum().backward()
-    assert all(p.grad is None for p in stem.body.parameters()) and stem.proj.weight.grad is not None
-    stem.set_frozen(False)
-    assert all(p.requires_grad for p in stem.body.parameters()) and stem.body[0][1].training
+    assert all(p.grad is None for p in body[:3].parameters())
+    assert all(p.grad is not None for p in body[3:].parameters()) and stem.proj.weight.grad is not None
+    assert torch.equal(body[1].conv[0][1].running_mean, running)
+    stem.set_frozen_stages(len(body))
+    assert not any(p.requires_grad for p in body.parameters())
+    stem.set_frozen_stages(0)
+    assert all(p.requires_grad for p in body.parameters()) and body[0][1].training
+    with pytest.raises(ValueError, match="frozen stages must be in 0..7"):
+        stem.set_frozen_stages(8)
 
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match=r"hybrid stem takes RGB images .* \[8, 16\].*patch_size=32"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=32, image_size=(128, 64))
+        preset_model("tiny", patch_embed="hybrid", patch_size=32, image_size=(128, 64))
     with pytest.raises(ValueError, match="in_chans=1"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=8, in_chans=1)
+        preset_model("tiny", patch_embed="hybrid", patch_size=8, in_chans=1)
 
 
 def test_load_stem_weights_from_a_file(tmp_path) -> None:
     sd = _original_layout(seed=1)
     path = tmp_path / "mnv2.pt"
     torch.save(sd, path)
-    model = OGFR(OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
+    model = OGFR(preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
     keys = load_stem_weights(model.backbone, path)
     assert len(keys) == sum(1 for k in mobilenet_v2_reference() if int(k.split(".")[0]) < 14)
     body = model.backbone.patch_embed.body
     assert torch.equal(body[13].conv[2].weight, map_mobilenet_v2(sd)["13.conv.2.weight"])
     assert body[0][0].weight.is_contiguous(memory_format=torch.channels_last)  # layout kept by the copy
     with pytest.raises(ValueError, match="model.patch_embed=hybrid"):
-        load_stem_weights(OGFR(OGFRConfig.tiny(), 3, 2).backbone, path)
+        load_stem_weights(OGFR(preset_model("tiny"), 3, 2).backbone, path)
     vit = tmp_path / "vit.pt"
     torch.save({"blocks.0.attn.qkv.weight": torch.zeros(3, 3)}, vit)
     with pytest.raises(ValueError, match=rf"{vit}: expected the 312 tensors"):

@@ -107,15 +107,16 @@ class OptimConfig:
     gamma: float = 0.1
     grad_clip: float = 0.0  # max gradient norm (0 = no clipping)
     stem_lr_factor: float = 1.0  # hybrid stem: the pretrained MobileNetV2 stages train at lr x this factor
-    stem_freeze_epochs: int = 0  # hybrid stem: its pretrained stages stay fixed for the first N epochs
+    stem_freeze_epochs: int = 0  # hybrid stem: all its pretrained stages stay fixed for the first N epochs
+    stem_frozen_stages: int = 0  # hybrid stem: its first N MobileNetV2 stages never train (0 = all train)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.bias_lr_factor <= 0:
             raise ValueError("optim.lr and optim.bias_lr_factor must be > 0; momentum, weight_decay >= 0")
-        if self.stem_lr_factor <= 0 or self.stem_freeze_epochs < 0:
+        if self.stem_lr_factor <= 0 or self.stem_freeze_epochs < 0 or self.stem_frozen_stages < 0:
             raise ValueError(
-                f"optim.stem_lr_factor must be > 0 and optim.stem_freeze_epochs >= 0, got "
-                f"{self.stem_lr_factor}, {self.stem_freeze_epochs}"
+                "optim.stem_lr_factor must be > 0, optim.stem_freeze_epochs and stem_frozen_stages >= 0, got "
+                f"{self.stem_lr_factor}, {self.stem_freeze_epochs}, {self.stem_frozen_stages}"
             )
         if self.warmup_epochs < 0 or not 0 < self.warmup_factor <= 1 or not 0 <= self.min_lr_factor <= 1:
             raise ValueError("optim.warmup_epochs >= 0, warmup_factor in (0, 1], min_lr_factor in [0, 1]")

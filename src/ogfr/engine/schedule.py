@@ -2,7 +2,8 @@
 
 SGD, momentum 0.9, weight decay 1e-4, biases at 2x the learning rate (AdamW as an option for the
 presets that train from scratch on CPU); the pretrained stages of a hybrid patch stem at
-``stem_lr_factor x`` the learning rate, frozen for the first ``stem_freeze_epochs``; a linear warm-up from
+``stem_lr_factor x`` the learning rate, frozen for the first ``stem_freeze_epochs`` (and its first
+``stem_frozen_stages`` throughout); a linear warm-up from
 ``warmup_factor x lr`` over ``warmup_epochs``, then a cosine decay to ``min_lr_factor x lr`` at the last
 epoch, or the paper's step decay (x ``gamma`` at epochs 40 and 70). The factor is a pure function of the
 (fractional) epoch, so a resumed run sets exactly the learning rate the uninterrupted run had.
@@ -41,13 +42,15 @@ def hybrid_stem(model: nn.Module) -> HybridStem | None:
     return stem if isinstance(stem, HybridStem) else None
 
 
-def set_stem_frozen(model: nn.Module, cfg: OptimConfig, epoch: int) -> bool:
-    """Freeze the pretrained stem body during the first ``cfg.stem_freeze_epochs``; True when frozen."""
+def set_stem_frozen(model: nn.Module, cfg: OptimConfig, epoch: int) -> int:
+    """Fix the pretrained stages of a hybrid stem for ``epoch``: all of them during the first
+    ``cfg.stem_freeze_epochs``, then the first ``cfg.stem_frozen_stages``. Returns how many are fixed."""
     stem = hybrid_stem(model)
     if stem is None:
-        return False
-    stem.set_frozen(epoch < cfg.stem_freeze_epochs)
-    return stem.frozen
+        return 0
+    frozen = len(stem.body) if epoch < cfg.stem_freeze_epochs else min(cfg.stem_frozen_stages, len(stem.body))
+    stem.set_frozen_stages(frozen)
+    return frozen
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

@@ -37,7 +37,10 @@ from ogfr.model.fep import NonFiniteError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TIMING_KEYS", "TrainResult", "TrainingDiverged", "train"]
+
+# metrics.jsonl columns that are wall-clock timings (differ between identical runs; everything else repeats)
+TIMING_KEYS = ("images_per_s", "epoch_time_s", "data_time_s")
 
 
 class TrainingDiverged(RuntimeError):
@@ -330,8 +333,13 @@ class _Trainer:
         from ogfr.engine.progress import epoch_progress
 
         cfg, info = self.cfg, self.info
-        if set_stem_frozen(self.model, cfg.optim, epoch):
-            log.info("epoch %d: the pretrained stem is frozen (optim.stem_freeze_epochs)", epoch + 1)
+        frozen = set_stem_frozen(self.model, cfg.optim, epoch)
+        if frozen:
+            log.info(
+                "epoch %d: %d pretrained stem stages fixed (optim.stem_freeze_epochs / stem_frozen_stages)",
+                epoch + 1,
+                frozen,
+            )
         self.step_module.train()
         running = running or {}
         sums: dict[str, float] = dict(running.get("sums", {}))

@@ -65,14 +65,14 @@ class HybridStem(nn.Module):
 
     Images arrive normalised for the ViT (mean = std = 0.5); the stem re-normalises them to the ImageNet
     statistics MobileNetV2 was trained with. ``frozen_bn`` keeps every BatchNorm of the body in eval mode
-    (running statistics from ImageNet, not from the batch) also while the model trains. `set_frozen`
-    fixes the body entirely (no gradients, BatchNorm in eval mode), e.g. for the first epochs.
+    (running statistics from ImageNet, not from the batch) also while the model trains.
+    `set_frozen_stages` fixes the first stages entirely (no gradients, BatchNorm in eval mode).
     """
 
     def __init__(self, dim: int, stride: int, frozen_bn: bool = False) -> None:
         super().__init__()
         self.frozen_bn = frozen_bn
-        self.frozen = False
+        self.frozen_stages = 0  # leading stages of `body` that do not train (set_frozen_stages)
         self.body = mobilenet_v2(weights=None).features[: HYBRID_STAGES[stride]]
         channels = self.body[-1].out_channels
         self.proj = nn.Conv2d(channels, dim, kernel_size=1)
@@ -80,24 +80,31 @@ class HybridStem(nn.Module):
         # pixel = 0.5 x + 0.5 for x = (pixel - 0.5) / 0.5, then (pixel - mean) / std
         self.register_buffer("in_scale", 0.5 / std, persistent=False)
         self.register_buffer("in_shift", (0.5 - mean) / std, persistent=False)
-        self.to(memory_format=torch.channels_last)  # faster depthwise convolutions on CPU (benchmarks/)
+        self.channels_last = True  # faster convolutions on CPU (benchmarks/hybrid_stem.py)
+        self.to(memory_format=torch.channels_last)
 
     def train(self, mode: bool = True) -> HybridStem:
         super().train(mode)
-        if self.frozen_bn or self.frozen:
-            for m in self.body.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
+        for i, stage in enumerate(self.body):
+            if self.frozen_bn or i < self.frozen_stages:
+                for m in stage.modules():
+                    if isinstance(m, nn.BatchNorm2d):
+                        m.eval()
         return self
 
-    def set_frozen(self, frozen: bool) -> None:
-        """Fix the pretrained body (no gradients, BatchNorm statistics not updated) or release it."""
-        self.frozen = frozen
-        self.body.requires_grad_(not frozen)
+    def set_frozen_stages(self, n: int) -> None:
+        """Fix the first ``n`` stages of the body (0: all train, ``len(body)``: the whole body is fixed)."""
+        if not 0 <= n <= len(self.body):
+            raise ValueError(f"frozen stages must be in 0..{len(self.body)}, got {n}")
+        self.frozen_stages = n
+        for i, stage in enumerate(self.body):
+            stage.requires_grad_(i >= n)
         self.train(self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x * self.in_scale + self.in_shift).contiguous(memory_format=torch.channels_last)
+        x = x * self.in_scale + self.in_shift
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.proj(self.body(x))  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, N, D)
 
