@@ -1,7 +1,7 @@
 """OGFR losses (eq. 17-23) and the REINFORCE term of the erasing-mask agent (eq. 9-11).
 
-`OGFRCriterion(loss_cfg, model_cfg)(outputs, batch)` takes the dict of `OGFR.forward_train` and returns every
-term by name plus ``total``; scalar statistics for logging have keys starting with ``stat_`` (not summed).
+`OGFRCriterion(loss_cfg, model_cfg)(outputs, batch)` takes the `TrainOutput` of `OGFR.forward_train` and
+returns every term by name plus ``total``; scalar statistics for logging have keys starting with ``stat_`` (not summed).
 
 The ``reinforce`` term is a surrogate: its gradient is the policy gradient of eq. 11, its value is not a
 quantity that should fall (it grows with the reward). To watch training, use ``total - reinforce``.
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ogfr.model.config import OGFRConfig
+from ogfr.model.outputs import BranchOutput, TrainOutput
 
 BRANCHES = ("hp", "op")  # teacher (purified holistic) and student (occluded) feature prefixes
 
@@ -33,7 +34,8 @@ class LossConfig:
     kd_temperature: float = 1.0  # T of the KL term (scaled by T^2)
     mse: bool = True  # L_mse (eq. 17)
     cos: bool = True  # L_cos (eq. 18)
-    kd: bool = True  # L_kd (eq. 19)
+    kd: bool = True  # L_kd (eq. 19): alpha L_id(f_op) + beta KL
+    kl: bool = True  # the KL term of L_kd alone (Table 8's "KD" column); L_kd's ID term stays
     mask_loss: bool = True  # L_mask (eq. 21), only with OA-ViT
     teacher_id: bool = True  # ID loss on the teacher's purified features F_hp (see docs/model.md, (1))
     teacher_id_weight: float | None = None  # its weight; None = alpha (as the student's ID term in L_kd)
@@ -187,65 +189,64 @@ class RewardBaseline:
 
 
 class OGFRCriterion:
-    """Eq. 23 + the teacher ID term + the REINFORCE term, from the outputs of `OGFR.forward_train`."""
+    """Eq. 23 + the teacher ID term + the REINFORCE term, from the `TrainOutput` of `OGFR.forward_train`."""
 
     def __init__(self, loss_cfg: LossConfig, model_cfg: OGFRConfig) -> None:
         self.cfg = loss_cfg
         self.model_cfg = model_cfg
         self.baselines = {b: RewardBaseline(loss_cfg.baseline_update_every) for b in BRANCHES}
 
-    def __call__(
-        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
+    def __call__(self, outputs: TrainOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.cfg
         pid = batch["pid"]
+        hp, op = outputs.f_hp, outputs.f_op
         terms: dict[str, torch.Tensor] = {}
         weights: dict[str, float] = {}
-        if "hp_tokens" in outputs:  # teacher-student (kd on)
-            hp = _features(outputs, "hp")
-            op = _features(outputs, "op")
+        if hp is not None:  # teacher-student (kd on)
             if c.mse:
-                terms["mse"] = F.mse_loss(outputs["op_tokens"], outputs["hp_tokens"].detach())  # eq. 17
+                terms["mse"] = F.mse_loss(op.tokens, hp.tokens.detach())  # eq. 17
             if c.cos:
-                terms["cos"], weights["cos"] = cosine_loss(op, hp), c.mu1  # eq. 18
-            if c.kd:
-                terms["kd"] = c.alpha * id_loss(
-                    outputs["op_logits"], pid, c.label_smoothing
-                ) + c.beta * kl_loss(outputs["op_logits"], outputs["hp_logits"], c.kd_temperature)  # eq. 19
-            terms["en"] = id_loss(outputs["en_logits_o"], pid, c.label_smoothing) + id_loss(
-                outputs["en_logits_h"], pid, c.label_smoothing
+                terms["cos"], weights["cos"] = cosine_loss(op.features, hp.features), c.mu1  # eq. 18
+            if c.kd:  # eq. 19: alpha L_id(f_op) + beta KL(f_hp || f_op); the KL term alone is loss.kl
+                kd = c.alpha * id_loss(op.logits, pid, c.label_smoothing)
+                if c.kl:
+                    kd = kd + c.beta * kl_loss(op.logits, hp.logits, c.kd_temperature)
+                terms["kd"] = kd
+            terms["en"] = id_loss(outputs.f_o.en_logits, pid, c.label_smoothing) + id_loss(
+                outputs.f_h.en_logits, pid, c.label_smoothing
             )  # eq. 20
-            terms["tr"], weights["tr"] = multi_triplet(hp, pid, c.triplet_margin), c.mu2  # eq. 22
+            terms["tr"], weights["tr"] = multi_triplet(hp.features, pid, c.triplet_margin), c.mu2  # eq. 22
             if c.teacher_id:
                 weights["teacher_id"] = c.alpha if c.teacher_id_weight is None else c.teacher_id_weight
-                terms["teacher_id"] = id_loss(outputs["hp_logits"], pid, c.label_smoothing)
+                terms["teacher_id"] = id_loss(hp.logits, pid, c.label_smoothing)
         else:  # single branch (Table 4 rows 1-3): ID + triplet on its global and part features
-            op = _features(outputs, "op")
-            terms["en"] = _global_plus_parts_id(outputs["op_logits"], pid, c.label_smoothing)
-            terms["tr"] = multi_triplet(op, pid, c.triplet_margin)
-        if c.mask_loss and self.model_cfg.oavit:
+            terms["en"] = _global_plus_parts_id(op.logits, pid, c.label_smoothing)
+            terms["tr"] = multi_triplet(op.features, pid, c.triplet_margin)
+        if c.mask_loss:
+            views = (("h", outputs.f_h), ("o", outputs.f_o))
             parts = [
-                mask_loss(outputs[f"part_logits_{v}"], batch[f"labels_{v}"])
-                for v in ("h", "o")
-                if f"part_logits_{v}" in outputs and f"labels_{v}" in batch
+                mask_loss(view.part_logits, batch[f"labels_{v}"])
+                for v, view in views
+                if view is not None and view.part_logits is not None and f"labels_{v}" in batch
             ]
             if parts:
                 terms["mask"] = sum(parts) / len(parts)  # eq. 21, both views
         stats: dict[str, torch.Tensor] = {}
-        reinforce = [self._reinforce(outputs, pid, b, stats) for b in BRANCHES if f"{b}_logprob" in outputs]
+        branches = outputs.branches()
+        reinforce = [
+            self._reinforce(br, pid, b, stats) for b, br in branches.items() if br.logprob is not None
+        ]
         if reinforce:
             terms["reinforce"], weights["reinforce"] = sum(reinforce), c.reinforce_weight  # eq. 11
-        for b in BRANCHES:
-            if f"{b}_keep" in outputs:
-                stats[f"stat_keep_ratio_{b}"] = outputs[f"{b}_keep"].detach().mean()
+        for b, br in branches.items():
+            if br.keep is not None:
+                stats[f"stat_keep_ratio_{b}"] = br.keep.detach().float().mean()
         total = sum(weights.get(k, 1.0) * v for k, v in terms.items())  # eq. 23 (+ teacher ID + REINFORCE)
         return {**terms, "total": total, **stats}
 
-    def _reinforce(
-        self, outputs: dict[str, torch.Tensor], pid: torch.Tensor, b: str, stats: dict
-    ) -> torch.Tensor:
-        p_m = true_class_prob(outputs[f"{b}_logits"][:, 0], pid)  # with the sampled mask
-        p_new = true_class_prob(outputs[f"{b}_base_logits"], pid)  # without the mask
+    def _reinforce(self, branch: BranchOutput, pid: torch.Tensor, b: str, stats: dict) -> torch.Tensor:
+        p_m = true_class_prob(branch.episode_logits[:, 0], pid)  # with the sampled mask
+        p_new = true_class_prob(branch.base_logits, pid)  # without the mask
         baseline = self.baselines[b]
         baseline.observe(p_new)
         p_b = baseline.current()
@@ -253,7 +254,7 @@ class OGFRCriterion:
         stats[f"stat_reward_{b}"] = r.mean()
         stats[f"stat_p_m_{b}"] = p_m.mean()
         stats[f"stat_p_b_{b}"] = torch.tensor(p_b)
-        return -(r * outputs[f"{b}_logprob"]).mean()  # eq. 11 as a loss
+        return -(r * branch.logprob[:, 0]).mean()  # eq. 11 as a loss
 
     def end_epoch(self, epoch: int) -> None:
         """Apply the p^b schedule (eq. 9) after epoch `epoch` (0-based)."""
@@ -267,11 +268,6 @@ class OGFRCriterion:
         for b, base in self.baselines.items():
             if b in state:
                 base.load_state_dict(state[b])
-
-
-def _features(outputs: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
-    """Global and part features of a branch as (B, 1+K, D)."""
-    return torch.cat([outputs[f"{prefix}_global"].unsqueeze(1), outputs[f"{prefix}_parts"]], dim=1)
 
 
 def _global_plus_parts_id(logits: torch.Tensor, pid: torch.Tensor, smoothing: float) -> torch.Tensor:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 from ogfr.model.fep import FEP, FixLayer, MHSAFix, bernoulli_log_prob
 
 from .conftest import make_batch
@@ -13,7 +14,7 @@ from .conftest import make_batch
 
 def test_mhsa_fix_fixed_tokens_ignore_patches() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     num_fixed = 1 + cfg.num_parts
     for layer in (MHSAFix(64, 2), FixLayer(cfg)):
         args = (num_fixed,)
@@ -41,7 +42,7 @@ def test_mhsa_fix_fixed_output_is_projected_value() -> None:
 
 def test_erased_patches_are_replaced_before_the_decoder() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).eval()
     n, num_fixed = cfg.num_patches, 1 + cfg.num_parts
     tokens = torch.randn(2, num_fixed + n, 64)
@@ -64,13 +65,13 @@ def test_erased_patches_are_replaced_before_the_decoder() -> None:
 
 
 def test_background_mask_uses_labels_then_prediction() -> None:
-    cfg = OGFRConfig.tiny(mask="background")
+    cfg = preset_model("tiny", mask="background")
     fep = FEP(cfg)
     state = torch.zeros(1, 4, 9)
     state[0, :, 0] = 1.0  # every patch looks most like the background
     labels = torch.tensor([[0, 3, -1, 5]])  # -1: unknown -> the prediction (background) decides
-    assert fep.decide(state, labels)["keep"].tolist() == [[False, True, False, True]]
-    assert fep.decide(state, None)["keep"].tolist() == [[False] * 4]
+    assert fep.decide(state, labels).keep.tolist() == [[False, True, False, True]]
+    assert fep.decide(state, None).keep.tolist() == [[False] * 4]
 
 
 def test_agent_gradient_only_from_reinforce(tiny_cfg) -> None:
@@ -96,27 +97,28 @@ def test_agent_gradient_only_from_reinforce(tiny_cfg) -> None:
 
 def test_positive_reward_raises_log_prob_of_taken_actions() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).train()
     state = torch.randn(4, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
-    actions = out["keep"].float()
+    actions = out.keep.float()
+    assert torch.equal(out.actions[:, 0], actions)
     reward = torch.ones(4)
-    loss = -(reward * out["logprob"]).mean()  # eq. 11 as a loss
+    loss = -(reward * out.logprob[:, 0]).mean()  # eq. 11 as a loss
     opt = torch.optim.SGD(fep.agent.parameters(), lr=0.01)
     loss.backward()
     opt.step()
     after = bernoulli_log_prob(fep.agent(state), actions)
-    assert (after > out["logprob"].detach()).all()
+    assert (after > out.logprob[:, 0].detach()).all()
 
 
 def test_agent_eval_is_deterministic_threshold() -> None:
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).eval()
     state = torch.randn(2, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
-    assert "logprob" not in out
-    assert torch.equal(out["keep"], torch.sigmoid(fep.agent(state)) > 0.5)
+    assert out.logprob is None and out.actions is None
+    assert torch.equal(out.keep, torch.sigmoid(fep.agent(state)) > 0.5)
 
 
 def test_bernoulli_log_prob_hand_computed() -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
 from ogfr.model import OGFR, OGFRConfig
+from ogfr.model.outputs import BranchOutput, TrainOutput
 
 from .conftest import make_batch
+
+MICRO = {"image_size": (32, 16), "embed_dim": 32, "depth": 1, "label_size": (16, 8)}  # 4 x 2 patches
 
 
 def _infer(model: OGFR, batch: dict) -> dict:
@@ -42,7 +48,7 @@ def test_student_inference_same_in_train_and_eval_and_without_teacher(tiny_cfg, 
 
 
 def test_drop_path_only_in_training() -> None:
-    cfg = OGFRConfig.tiny(drop_path=0.5, depth=4)
+    cfg = preset_model("tiny", drop_path=0.5, depth=4)
     model = OGFR(cfg, 4, 2)
     batch = make_batch(cfg, b=4)
     torch.manual_seed(0)
@@ -58,9 +64,52 @@ def test_backbone_runs_once_on_both_views(tiny_cfg, tiny_model) -> None:
     tiny_model.backbone.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
     out = tiny_model.forward_train(make_batch(tiny_cfg, b=6))
     assert calls == [12]  # 2B images in one pass
-    assert out["hp_tokens"].shape == out["op_tokens"].shape == (6, 1 + 8 + 32, 64)
-    assert out["hp_logits"].shape == (6, 9, 4) and out["hp_keep"].shape == (6, 32)
-    assert not out["hp_base_logits"].requires_grad  # no-mask baseline pass under no_grad
+    assert out.f_hp.tokens.shape == out.f_op.tokens.shape == (6, 1 + 8 + 32, 64)
+    assert out.f_hp.logits.shape == (6, 9, 4) and out.f_hp.keep.shape == (6, 32)
+    assert not out.f_hp.base_logits.requires_grad  # no-mask baseline pass under no_grad
+
+
+def _present(out) -> dict[str, set[str]]:
+    """Names of the non-None fields of each record of a TrainOutput (None records: absent)."""
+    return {
+        name: {f.name for f in dataclasses.fields(rec) if getattr(rec, f.name) is not None}
+        for name, rec in vars(out).items()
+        if rec is not None
+    }
+
+
+FEATURES = {"tokens", "global_feat", "parts", "logits"}
+AGENT = {"keep", "agent_logits", "logprob", "episode_logits", "base_logits"}
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (
+            {},
+            {"f_h": {"global_feat", "part_logits", "en_logits"}, "f_hp": FEATURES | AGENT, "f_op": FEATURES},
+        ),
+        ({"mask": "background"}, {"f_hp": FEATURES | {"keep"}, "f_op": FEATURES}),
+        ({"fep": "both", "mask": "none"}, {"f_hp": FEATURES, "f_op": FEATURES}),
+        ({"fep": "student"}, {"f_hp": FEATURES, "f_op": FEATURES | AGENT}),
+        ({"kd": False, "fep": "none", "oavit": False}, {"f_o": {"global_feat"}, "f_op": FEATURES}),
+    ],
+)
+def test_train_outputs_are_typed_with_the_same_fields_whatever_the_switches(overrides, expected) -> None:
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
+    out = OGFR(cfg, 4, 2).forward_train(make_batch(cfg))
+    assert isinstance(out, TrainOutput)
+    assert [f.name for f in dataclasses.fields(out)] == ["f_h", "f_o", "f_hp", "f_op"]
+    present = _present(out)
+    for name, fields in expected.items():
+        assert present[name] == fields, name
+    assert (out.f_h is None) == (out.f_hp is None) == (not cfg.kd)
+    for branch in out.branches().values():
+        assert isinstance(branch, BranchOutput)
+        assert torch.equal(branch.features, branch.tokens[:, : 1 + cfg.num_part_features])
+        if branch.logprob is not None:  # one sampled mask per image by default (E = 1)
+            assert branch.logprob.shape == (8, 1) and branch.episode_logits.shape == (8, 1, 4)
+            assert torch.equal(branch.episode_logits[:, 0], branch.logits[:, 0].detach())
 
 
 def test_base_pass_does_not_touch_bn_running_stats(tiny_cfg, tiny_model) -> None:
@@ -94,7 +143,6 @@ ABLATIONS = [
     {"num_coarse": 8},
     {"patch_embed": "conv"},
 ]
-MICRO = {"image_size": (32, 16), "embed_dim": 32, "depth": 1, "label_size": (16, 8)}  # 4 x 2 patches
 LOSS_ABLATIONS = [
     {"mse": False},
     {"cos": False},
@@ -109,7 +157,7 @@ LOSS_ABLATIONS = [
 )
 def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
     _train_step(cfg, LossConfig())
 
 
@@ -118,7 +166,7 @@ def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
 )
 def test_every_loss_switch_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    _train_step(OGFRConfig.tiny(**MICRO), LossConfig(**overrides))
+    _train_step(preset_model("tiny", **MICRO), LossConfig(**overrides))
 
 
 def _train_step(cfg: OGFRConfig, loss_cfg: LossConfig) -> None:
@@ -141,6 +189,32 @@ def test_erasing_mask_for_figures(tiny_cfg, tiny_model) -> None:
     batch = make_batch(tiny_cfg, b=2)
     m = tiny_model.eval().erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
     assert m.shape == (2, 8, 4) and ((m >= 0) & (m <= 1)).all()
-    plain = OGFR(OGFRConfig.tiny(mask="random"), 4, 2)
+    plain = OGFR(preset_model("tiny", mask="random"), 4, 2)
     with pytest.raises(ValueError, match="no erasing-mask agent"):
         plain.erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
+
+
+def test_teacher_sees_the_holistic_view_and_the_student_the_occluded_one(tiny_cfg) -> None:
+    """F_h / F_hp come from (img_h, z_h) only and F_o / F_op from (img_o, z_o) only; the student of
+    training is the inference path on the occluded input (eval mode: no sampling, BN running stats)."""
+    torch.manual_seed(0)
+    model = OGFR(tiny_cfg, num_classes=4, num_cameras=2).eval()
+    batch = make_batch(tiny_cfg, b=4)
+    batch["z_h"] = torch.randint(0, 2, batch["z_o"].shape, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(batch["z_h"], batch["z_o"])
+    with torch.no_grad():
+        out = model.forward_train(batch)
+        student = model(batch["img_o"], batch["z_o"], batch["camid"])
+        teacher_in = model.backbone(batch["img_h"], batch["z_h"], batch["camid"])
+        holistic = {**batch, "img_o": batch["img_h"], "z_o": batch["z_h"]}  # both views holistic
+        occluded = {**batch, "img_h": batch["img_o"], "z_h": batch["z_o"]}  # both views occluded
+        out_h, out_o = model.forward_train(holistic), model.forward_train(occluded)
+    assert torch.allclose(out.f_op.global_feat, student["global"], atol=1e-5)
+    assert torch.allclose(out.f_op.parts, student["parts"], atol=1e-5)
+    assert torch.allclose(out.f_o.global_feat, out_o.f_o.global_feat, atol=1e-5)
+    assert torch.allclose(out.f_h.global_feat, teacher_in["global"], atol=1e-5)
+    # the teacher's output depends on the holistic view alone, the student's on the occluded view alone
+    assert torch.allclose(out.f_hp.tokens, out_h.f_hp.tokens, atol=1e-5)
+    assert torch.allclose(out.f_op.tokens, out_o.f_op.tokens, atol=1e-5)
+    assert not torch.allclose(out.f_hp.tokens, out_o.f_hp.tokens, atol=1e-3)
+    assert not torch.allclose(out.f_op.tokens, out_h.f_op.tokens, atol=1e-3)

@@ -66,7 +66,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
             f"{args.dataset}: camera id {max(camids)} is beyond the {meta['num_cameras']} cameras the model was "
             "trained with"
         )
-    labels = ensure_labels(cfg, data.root, [*data.query, *data.gallery, *data.train], data.name)
+    samples = [*data.query, *data.gallery, *data.train]
+    labels = ensure_labels(cfg, data.root, samples, data.name, cache_option="--labels")
     return model, cfg, data, labels, device
 
 

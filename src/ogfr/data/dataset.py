@@ -23,11 +23,12 @@ LabelSource = Callable[[Sample], "np.ndarray | None"]
 
 class ReIDDataset(Dataset):
     """Items: ``img`` (3, H, W) float, ``labels`` (h, w) int64 (all -1 without a label source), ``pid``,
-    ``camid``, ``index``, ``path``; with ``occlusion`` also ``img_o``, ``labels_o``, ``occ_mask`` (H, W).
+    ``camid``, ``index``, ``path``, ``substituted``; with ``occlusion`` also ``img_o``, ``labels_o``,
+    ``occ_mask`` (H, W).
 
     An unreadable image is logged once, remembered in ``unreadable`` (per process: each DataLoader
     worker keeps its own copy) and replaced by another image of the same identity; ``path`` then names
-    the image actually used. Randomness comes from torch's global RNG, which a DataLoader seeds per
+    the image actually used and ``substituted`` is True (the training loop counts these). Randomness comes from torch's global RNG, which a DataLoader seeds per
     worker (pass ``generator=`` to the DataLoader for a reproducible run).
 
     ``cache_images=True`` keeps each image decoded and resized (the deterministic `resize` step of the
@@ -139,6 +140,7 @@ class ReIDDataset(Dataset):
             "camid": sample.camid,
             "index": index,
             "path": str(sample.path),
+            "substituted": sample is not self.samples[index],  # the image at ``index`` was unreadable
         }
         if self.occlusion is not None:
             img_o, labels_o, occ_mask = self.occlusion(img, labels)

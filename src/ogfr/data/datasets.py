@@ -100,6 +100,7 @@ def read_id_folders(
     """Images under ``folder/<pid>/`` (numeric folder names), all with camera ``camid``."""
     folder = _require_dir(folder, dataset)
     out, bad = [], []
+    _check_distinct_ids((p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), folder)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if not sub.name.isdigit():
             bad.append(sub.name + "/")
@@ -279,10 +280,23 @@ def read_cuhk01(root: str | Path) -> _Splits:
     return _Splits(folder, train, query, gallery)
 
 
-def _folder_ids(names: Iterable[str]) -> tuple[dict[str, int], dict[int, str]]:
+def _check_distinct_ids(names: Iterable[str], where: Path) -> None:
+    """Numeric identity folders that mean the same number (``1/`` and ``01/``) are an error, never merged."""
+    seen: dict[int, str] = {}
+    for name in sorted(set(names)):
+        other = seen.setdefault(int(name), name)
+        if other != name:
+            raise ValueError(
+                f"{where}: identity folders {other!r} and {name!r} both mean identity {int(name)}; "
+                "rename one of them (numeric folder names are the identities)"
+            )
+
+
+def _folder_ids(names: Iterable[str], where: Path) -> tuple[dict[str, int], dict[int, str]]:
     """Numeric folder names keep their number; otherwise every name gets its rank in sorted order."""
     names = sorted(set(names))
     if all(n.isdigit() for n in names):
+        _check_distinct_ids(names, where)
         return {n: int(n) for n in names}, {}
     ids = {n: i for i, n in enumerate(names)}
     return ids, {i: n for n, i in ids.items()}
@@ -310,7 +324,7 @@ def read_folder(root: str | Path) -> _Splits:
         split_dirs = {"train": base}
     default_cam = {"train": 0, "query": 0, "gallery": 1}
     id_dirs = {s: sorted(p for p in d.iterdir() if p.is_dir()) for s, d in split_dirs.items()}
-    ids, names = _folder_ids(p.name for dirs in id_dirs.values() for p in dirs)
+    ids, names = _folder_ids((p.name for dirs in id_dirs.values() for p in dirs), base)
     out: dict[str, list[Sample]] = {"train": [], "query": [], "gallery": []}
     for split, dirs in id_dirs.items():
         for sub in dirs:

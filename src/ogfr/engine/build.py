@@ -39,10 +39,18 @@ def make_backend(name: str, label_size: tuple[int, int], dataset_root: Path):
     return parsing.SyntheticBackend(label_size=label_size, dataset_root=dataset_root)
 
 
-def ensure_labels(cfg: Config, root: Path, samples: Sequence[Any], dataset: str, is_main: bool = True):
+def ensure_labels(
+    cfg: Config,
+    root: Path,
+    samples: Sequence[Any],
+    dataset: str,
+    is_main: bool = True,
+    cache_option: str = "parsing.cache",
+):
     """The part-label cache of ``samples``: built on first use (rank 0), then only read.
 
-    A complete cache is opened as is: labels are never recomputed per run or per epoch.
+    A complete cache is opened as is: labels are never recomputed per run or per epoch. ``cache_option``
+    names the setting that chooses the cache folder in messages (``--labels`` for eval / extract).
     """
     from ogfr.parsing import LabelCache, build_cache, default_cache_dir
 
@@ -67,7 +75,7 @@ def ensure_labels(cfg: Config, root: Path, samples: Sequence[Any], dataset: str,
     if tuple(cache.label_size) != label_size:
         raise ValueError(
             f"{out}: label cache is at {cache.label_size}, the model wants model.label_size={list(label_size)}; "
-            "set parsing.cache to another folder or rebuild it"
+            f"set {cache_option} to another folder or rebuild it"
         )
     return cache
 

@@ -35,6 +35,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "parse_overrides",
+    "preset_model",
     "save_config",
     "to_dict",
 ]
@@ -328,6 +329,15 @@ def _read_preset(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"config {path}: expected a mapping of sections at the top level")
     base = data.pop("base", None)
+    sections = {f.name for f in dataclasses.fields(Config)}
+    for name, value in list(data.items()):
+        if name in sections and value is None:  # an empty section ("data:" and nothing under it)
+            data[name] = {}
+        elif name in sections and not isinstance(value, Mapping):
+            raise ValueError(
+                f"config {path}: section {name!r} must be a mapping of settings (key: value lines), "
+                f"got {type(value).__name__} {value!r}"
+            )
     if base is None:
         return data
     if not isinstance(base, str):
@@ -381,3 +391,9 @@ def find_preset(name: str) -> Path:
             "(presets live in the configs/ folder of an ogfr checkout: ./run demo)"
         )
     return candidate
+
+
+def preset_model(name: str, **overrides: Any) -> OGFRConfig:
+    """The ``model:`` section of preset ``name`` (``configs/<name>.yaml``: ``tiny``, ``demo``,
+    ``vit_small``, ``paper/_base``, ...) with field overrides, validated."""
+    return dataclasses.replace(load_config(find_preset(name)).model, **overrides)

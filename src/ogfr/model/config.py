@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,17 +18,14 @@ DecoderKind = Literal["customized", "conventional"]
 # 14 at stride 16 with 96 channels (torchvision's `mobilenet_v2().features` numbering).
 HYBRID_STAGES: dict[int, int] = {8: 7, 16: 14}
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "patch_embed": ("overlap", "conv", "hybrid"),
-    "fep": ("teacher", "student", "both", "none"),
-    "mask": ("none", "random", "background", "agent"),
-    "decoder": ("customized", "conventional"),
-}
-
 
 @dataclass
 class OGFRConfig:
-    """Architecture of OGFR (paper §3) and its ablation switches (Tables 4, 5, 6, Figure 4)."""
+    """Architecture of OGFR (paper §3) and its ablation switches (Tables 4, 5, 6, Figure 4).
+
+    The defaults are the paper's ViT-B/16 setting; named settings (tiny, demo, vit_small, the paper's)
+    are the ``model:`` sections of the YAML presets in ``configs/`` (``ogfr.engine.preset_model``).
+    """
 
     # --- backbone (ViT on timm blocks) ---
     image_size: tuple[int, int] = (256, 128)  # input (H, W) in pixels
@@ -148,54 +146,6 @@ class OGFRConfig:
         """Whether the given branch runs FEP (otherwise two conventional transformer layers)."""
         return self.fep in (branch, "both")
 
-    # --- presets ---
-    @classmethod
-    def vit_base(cls, **overrides: Any) -> OGFRConfig:
-        """The paper's setting: ViT-B/16, 256x128, stride 12, ImageNet weights (overlap embedding)."""
-        return cls(**overrides)
-
-    @classmethod
-    def vit_small(cls, **overrides: Any) -> OGFRConfig:
-        """ViT-S/16 (dim 384, 6 heads), otherwise the paper's setting."""
-        return cls(**{"embed_dim": 384, "num_heads": 6, **overrides})
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> OGFRConfig:
-        """A few-thousand-parameter model for unit tests (64x32 images, 8x4 patch grid)."""
-        base: dict[str, Any] = {
-            "image_size": (64, 32),
-            "patch_size": 8,
-            "stride": 8,
-            "embed_dim": 64,
-            "depth": 2,
-            "num_heads": 2,
-            "mlp_ratio": 2.0,
-            "drop_path": 0.0,
-            "label_size": (32, 16),
-        }
-        return cls(**{**base, **overrides})
-
-    @classmethod
-    def demo(cls, **overrides: Any) -> OGFRConfig:
-        """CPU preset trained from scratch: dim 128, depth 4, 2 heads, 128x64, conv stem (8x4 grid)."""
-        base: dict[str, Any] = {
-            "image_size": (128, 64),
-            "patch_size": 16,
-            "patch_embed": "conv",
-            "embed_dim": 128,
-            "depth": 4,
-            "num_heads": 2,
-            "drop_path": 0.05,
-        }
-        return cls(**{**base, **overrides})
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> OGFRConfig:
-        """Build a preset by name (`PRESETS`), with field overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
-        return getattr(cls, PRESETS[name])(**overrides)
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OGFRConfig:
         """Build from a plain dict (e.g. parsed YAML); unknown keys are an error naming them."""
@@ -213,7 +163,12 @@ class OGFRConfig:
         return out
 
 
-PRESETS: dict[str, str] = {"vit_base": "vit_base", "vit_small": "vit_small", "tiny": "tiny", "demo": "demo"}
+# The allowed values of every Literal-typed field (patch_embed, fep, mask, decoder), read off the types.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    name: typing.get_args(tp)
+    for name, tp in typing.get_type_hints(OGFRConfig).items()
+    if typing.get_origin(tp) is Literal
+}
 
 
 def _pair(name: str, value: Any) -> tuple[int, int]:
@@ -228,12 +183,4 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
     return a, b
 
 
-__all__ = [
-    "HYBRID_STAGES",
-    "OGFRConfig",
-    "PRESETS",
-    "DecoderKind",
-    "FepPlacement",
-    "MaskKind",
-    "PatchEmbedKind",
-]
+__all__ = ["HYBRID_STAGES", "OGFRConfig", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]

@@ -7,6 +7,8 @@ paper writes the decoder input); the first ``1 + K`` tokens are the "fixed" ones
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from timm.layers import Mlp, trunc_normal_
@@ -14,6 +16,10 @@ from torch import nn
 
 from ogfr.model.config import OGFRConfig
 from ogfr.model.vit import init_weights, make_blocks
+
+
+class NonFiniteError(FloatingPointError):
+    """A value the model needs to be finite is NaN or Inf (the training loop reports it as divergence)."""
 
 
 class MHSAFix(nn.Module):
@@ -95,8 +101,20 @@ class Agent(nn.Module):
 
 
 def bernoulli_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """sum_t log pi(a_t | s_t) for a_t ~ Bernoulli(sigmoid(logits)): (B,) from (B, N)."""
-    return -F.binary_cross_entropy_with_logits(logits, actions, reduction="none").sum(dim=1)
+    """sum_t log pi(a_t | s_t) for a_t ~ Bernoulli(sigmoid(logits)) over the last dim: (..., N) -> (...)."""
+    return -F.binary_cross_entropy_with_logits(logits, actions, reduction="none").sum(dim=-1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """FEP's erasing decision for a batch. ``keep`` (B, N) bool (True = keep the patch) or None (nothing
+    erased); for the agent also its ``agent_logits`` (B, N) and, in training, the sampled ``actions``
+    (B, E, N) of E episodes (the first one is ``keep``) with their ``logprob`` (B, E) (eq. 11)."""
+
+    keep: torch.Tensor | None = None
+    agent_logits: torch.Tensor | None = None
+    actions: torch.Tensor | None = None
+    logprob: torch.Tensor | None = None
 
 
 class FEP(nn.Module):
@@ -113,37 +131,35 @@ class FEP(nn.Module):
         trunc_normal_(self.replace_token, std=0.02)
         self.decoder = Decoder(cfg, cfg.decoder)
 
-    def decide(self, state: torch.Tensor, patch_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Keep mask (B, N) bool of the configured kind, plus ``agent_logits`` / ``logprob`` for the agent.
+    def decide(self, state: torch.Tensor, patch_labels: torch.Tensor | None) -> Decision:
+        """The erasing mask of the configured kind for state I (B, N, K+1).
 
-        state: I (B, N, K+1), detached here (the agent learns from REINFORCE only); patch_labels: part label
-        of each patch (B, N) in -1..K (for ``background``; -1 = unknown, then the argmax of I decides).
+        The state is detached here (the agent learns from REINFORCE only); patch_labels: part label of
+        each patch (B, N) in -1..K (for ``background``; -1 = unknown, then the argmax of I decides).
         In training the agent samples a ~ Bernoulli(m) (eq. 8); in eval it keeps patches with m > 0.5.
         """
         b, n, _ = state.shape
-        out: dict[str, torch.Tensor] = {}
         if self.mask_kind == "none":
-            return out
+            return Decision()
         if self.mask_kind == "random":
-            if self.training:
-                out["keep"] = torch.rand(b, n, device=state.device) < self.cfg.random_keep
-            return out
+            if not self.training:
+                return Decision()
+            return Decision(keep=torch.rand(b, n, device=state.device) < self.cfg.random_keep)
         if self.mask_kind == "background":
             predicted = state.argmax(dim=-1)  # (B, N) best-matching part of each patch
             part = (
                 predicted if patch_labels is None else torch.where(patch_labels >= 0, patch_labels, predicted)
             )
-            out["keep"] = part != 0  # erase background (and pasted occluders, labelled background)
-            return out
+            return Decision(keep=part != 0)  # erase background (and pasted occluders, labelled background)
         logits = self.agent(state.detach())  # eq. 7, (B, N)
-        if self.training:
-            actions = torch.bernoulli(torch.sigmoid(logits).detach())  # eq. 8
-            out["logprob"] = bernoulli_log_prob(logits, actions)
-        else:
-            actions = (logits > 0).float()  # m > 0.5
-        out["agent_logits"] = logits
-        out["keep"] = actions > 0.5
-        return out
+        if not self.training:
+            return Decision(keep=logits > 0, agent_logits=logits)  # m > 0.5
+        m = torch.sigmoid(logits).detach()
+        if not bool(torch.isfinite(m).all()):  # torch.bernoulli would fail (a device assert on CUDA)
+            raise NonFiniteError("the FEP agent's keep probabilities (eq. 7) are not finite")
+        actions = torch.bernoulli(m.unsqueeze(1).expand(b, 1, n).contiguous())  # eq. 8, (B, E, N)
+        logprob = bernoulli_log_prob(logits.unsqueeze(1).expand_as(actions), actions)  # (B, E)
+        return Decision(keep=actions[:, 0] > 0.5, agent_logits=logits, actions=actions, logprob=logprob)
 
     def forward(
         self, tokens: torch.Tensor, keep: torch.Tensor | None, patch_pos: torch.Tensor

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ogfr.model.config import OGFRConfig
-from ogfr.model.fep import FEP, ConventionalHead
+from ogfr.model.fep import FEP, ConventionalHead, Decision
 from ogfr.model.heads import BNNeck, MultiNeck
 from ogfr.model.oa_vit import OAViT, part_map_logits, semantic_correlation, visibility_from_maps
+from ogfr.model.outputs import BranchOutput, TrainOutput, ViewOutput
 
 
 class Branch(nn.Module):
@@ -34,16 +35,19 @@ class Branch(nn.Module):
     def fep(self) -> FEP | None:
         return self.head if isinstance(self.head, FEP) else None
 
-    def run(
-        self, tokens: torch.Tensor, keep: torch.Tensor | None, patch_pos: torch.Tensor, num_parts: int
-    ) -> dict[str, torch.Tensor]:
-        """Features of the branch: ``tokens`` (B, 1+K+N, D), ``global`` (B, D), ``parts`` (B, K, D)."""
-        out = tokens if self.head is None else self.head(tokens, keep, patch_pos)
-        return {"tokens": out, "global": out[:, 0], "parts": out[:, 1 : 1 + num_parts]}
+    def encode(
+        self, tokens: torch.Tensor, keep: torch.Tensor | None, patch_pos: torch.Tensor
+    ) -> torch.Tensor:
+        """Head output (B, 1+K+N, D) of the branch input tokens, with erased patches where ``keep`` is False."""
+        return tokens if self.head is None else self.head(tokens, keep, patch_pos)
 
-    def logits(self, tokens: torch.Tensor, num_parts: int, update_stats: bool = True) -> torch.Tensor:
+    def logits(self, tokens: torch.Tensor, num_parts: int) -> torch.Tensor:
         """Identity logits (B, 1+K, P) of the global and part features."""
-        return self.necks(tokens[:, : 1 + num_parts], update_stats)
+        return self.necks(tokens[:, : 1 + num_parts])
+
+    def global_logits_no_update(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Global identity logits (B, P) that leave the BN running statistics alone (extra no-grad passes)."""
+        return self.necks.necks[0](tokens[:, 0], update_stats=False)
 
 
 class OGFR(nn.Module):
@@ -93,30 +97,33 @@ class OGFR(nn.Module):
         feats: dict[str, torch.Tensor],
         corr: torch.Tensor | None,
         labels: torch.Tensor | None,
-        prefix: str,
-    ) -> dict[str, torch.Tensor]:
+    ) -> BranchOutput:
         tokens = self._branch_tokens(feats)
         patch_pos = self.backbone.patch_pos
-        out: dict[str, torch.Tensor] = {}
-        keep = None
         fep = branch.fep
-        if fep is not None:
-            decision = fep.decide(corr, self._patch_labels(labels))
-            keep = decision.get("keep")
-            if keep is not None:
-                out[f"{prefix}_keep"] = keep.float()
-            if "logprob" in decision:
-                out[f"{prefix}_agent_logits"] = decision["agent_logits"]
-                out[f"{prefix}_logprob"] = decision["logprob"]
-                with torch.no_grad():  # p^b: the same decoder without the erasing mask (eq. 9)
-                    base = branch.run(tokens, None, patch_pos, self.num_parts)["tokens"]
-                    out[f"{prefix}_base_logits"] = branch.necks.necks[0](base[:, 0], update_stats=False)
-        res = branch.run(tokens, keep, patch_pos, self.num_parts)
-        out[f"{prefix}_tokens"] = res["tokens"]
-        out[f"{prefix}_global"] = res["global"]
-        out[f"{prefix}_parts"] = res["parts"]
-        out[f"{prefix}_logits"] = branch.logits(res["tokens"], self.num_parts)
-        return out
+        decision = Decision() if fep is None else fep.decide(corr, self._patch_labels(labels))
+        out = branch.encode(tokens, decision.keep, patch_pos)
+        logits = branch.logits(out, self.num_parts)
+        episode_logits = base_logits = None
+        if decision.logprob is not None:
+            with torch.no_grad():  # p^m of every sampled mask and p^b without the mask (eq. 9-11)
+                others = [
+                    branch.global_logits_no_update(branch.encode(tokens, a > 0.5, patch_pos))
+                    for a in decision.actions[:, 1:].unbind(1)
+                ]
+                episode_logits = torch.stack([logits[:, 0].detach(), *others], dim=1)  # (B, E, P)
+                base_logits = branch.global_logits_no_update(branch.encode(tokens, None, patch_pos))
+        return BranchOutput(
+            tokens=out,
+            global_feat=out[:, 0],
+            parts=out[:, 1 : 1 + self.num_parts],
+            logits=logits,
+            keep=decision.keep,
+            agent_logits=decision.agent_logits if decision.logprob is not None else None,
+            logprob=decision.logprob,
+            episode_logits=episode_logits,
+            base_logits=base_logits,
+        )
 
     # --- public API ---
     def forward(self, img: torch.Tensor, z: torch.Tensor, camid: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -124,9 +131,9 @@ class OGFR(nn.Module):
         ``visibility`` (B, K) bool (eq. 24), ``part_maps`` (B, K+1, h, w) softmax maps of I~."""
         feats = self.backbone(img, z, camid)
         corr, logits = self._part_maps(feats)
-        res = self.student.run(
-            self._branch_tokens(feats), self._student_keep(corr), self.backbone.patch_pos, self.num_parts
-        )
+        fep = self.student.fep
+        keep = None if fep is None else fep.decide(corr, None).keep
+        out = self.student.encode(self._branch_tokens(feats), keep, self.backbone.patch_pos)
         b = img.shape[0]
         if logits is None:
             h, w = self.cfg.label_size
@@ -135,49 +142,36 @@ class OGFR(nn.Module):
         else:
             maps = logits.softmax(dim=1)
             visibility = visibility_from_maps(maps)
-        return {"global": res["global"], "parts": res["parts"], "visibility": visibility, "part_maps": maps}
+        parts = out[:, 1 : 1 + self.num_parts]
+        return {"global": out[:, 0], "parts": parts, "visibility": visibility, "part_maps": maps}
 
-    def _student_keep(self, corr: torch.Tensor | None) -> torch.Tensor | None:
-        fep = self.student.fep
-        return None if fep is None else fep.decide(corr, None).get("keep")
-
-    def forward_train(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Both branches for the losses (see `ogfr.losses.OGFRCriterion`); kd off: the occluded view only.
-
-        Returns ``part_logits_{h,o}`` (B, K+1, h, w) I~/T, ``global_{h,o}`` (B, D) backbone f^g,
-        ``en_logits_{h,o}`` (B, P), and per branch (``hp`` teacher, ``op`` student): ``*_tokens``
-        (B, 1+K+N, D), ``*_global``, ``*_parts``, ``*_logits`` (B, 1+K, P); with an FEP erasing mask
-        ``*_keep`` (B, N); with the agent ``*_agent_logits`` (B, N), ``*_logprob`` (B,) and
-        ``*_base_logits`` (B, P) (no mask, no gradient).
-        """
+    def forward_train(self, batch: dict[str, torch.Tensor]) -> TrainOutput:
+        """Both views through the backbone in one pass, then both branches (`ogfr.model.outputs`); kd off:
+        the occluded view and the student branch only. ``batch``: ``img_h``, ``img_o`` (B, 3, H, W),
+        ``z_h``, ``z_o`` (B, C), ``camid``, ``pid`` (B,), optional ``labels_h``, ``labels_o`` (B, h, w)."""
         _check_batch(batch, self.cfg.kd)
-        out: dict[str, torch.Tensor] = {}
         if not self.cfg.kd:
             feats = self.backbone(batch["img_o"], batch["z_o"], batch["camid"])
             corr, logits = self._part_maps(feats)
-            if logits is not None:
-                out["part_logits_o"] = logits
-            out["global_o"] = feats["global"]
-            out.update(self._run_branch(self.student, feats, corr, batch.get("labels_o"), "op"))
-            return out
+            f_o = ViewOutput(global_feat=feats["global"], part_logits=logits, en_logits=None)
+            f_op = self._run_branch(self.student, feats, corr, batch.get("labels_o"))
+            return TrainOutput(f_h=None, f_o=f_o, f_hp=None, f_op=f_op)
         b = batch["img_h"].shape[0]
         img = torch.cat([batch["img_h"], batch["img_o"]])  # one backbone pass on 2B images
         z = torch.cat([batch["z_h"], batch["z_o"]])
         cam = torch.cat([batch["camid"], batch["camid"]])
         feats = self.backbone(img, z, cam)
         corr, logits = self._part_maps(feats)
-        f_h = {k: v[:b] for k, v in feats.items()}
-        f_o = {k: v[b:] for k, v in feats.items()}
-        if logits is not None:
-            out["part_logits_h"], out["part_logits_o"] = logits[:b], logits[b:]
-        out["global_h"], out["global_o"] = f_h["global"], f_o["global"]
-        en = self.en_neck(feats["global"])  # (2B, P)
-        out["en_logits_h"], out["en_logits_o"] = en[:b], en[b:]
-        corr_h = None if corr is None else corr[:b]
-        corr_o = None if corr is None else corr[b:]
-        out.update(self._run_branch(self.teacher, f_h, corr_h, batch.get("labels_h"), "hp"))
-        out.update(self._run_branch(self.student, f_o, corr_o, batch.get("labels_o"), "op"))
-        return out
+        en = self.en_neck(feats["global"])  # (2B, P), L_en on f_h^g and f_o^g (eq. 20)
+        h, o = slice(0, b), slice(b, 2 * b)  # holistic, occluded halves
+        f_h, f_o = (
+            ViewOutput(feats["global"][v], None if logits is None else logits[v], en[v]) for v in (h, o)
+        )
+        feats_h, feats_o = ({k: t[v] for k, t in feats.items()} for v in (h, o))
+        corr_h, corr_o = (None, None) if corr is None else (corr[h], corr[o])
+        f_hp = self._run_branch(self.teacher, feats_h, corr_h, batch.get("labels_h"))
+        f_op = self._run_branch(self.student, feats_o, corr_o, batch.get("labels_o"))
+        return TrainOutput(f_h=f_h, f_o=f_o, f_hp=f_hp, f_op=f_op)
 
     @torch.no_grad()
     def erasing_mask(self, img: torch.Tensor, z: torch.Tensor, camid: torch.Tensor) -> torch.Tensor:

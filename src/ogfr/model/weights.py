@@ -1,6 +1,6 @@
 """ImageNet weights for the OA-ViT backbone: pure filter functions over state dicts, and safe loading
 from timm, safetensors files, or ``.pth`` files (e.g. TransReID's ``jx_vit_base_p16_224-80ecf9dd.pth``)
-with ``torch.load(weights_only=True)``: no arbitrary code is unpickled.
+through ``ogfr.io.load_tensors``: no arbitrary code is unpickled, and a bad file is an error naming it.
 
 Two kinds: ViT weights for the whole backbone (`load_pretrained`), and MobileNetV2 weights for the hybrid
 patch stem (`load_stem_weights`, file from `ogfr.model.mobilenet_weights`).
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from ogfr.io import load_tensors
 from ogfr.model.vit import HybridStem, ViTBackbone, resize_pos_embed
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ def filter_state_dict(state_dict: dict[str, torch.Tensor], backbone: ViTBackbone
     target = backbone.state_dict()
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
-        for prefix in _PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
+        key = _strip_prefixes(key)
         if key.startswith(_DROP_PREFIXES) or key in ("dist_token", "reg_token"):
             continue
         if key == "pos_embed" and value.ndim == 3:
@@ -84,20 +83,11 @@ def _square_part(n_tokens: int) -> int:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read tensors from a ``.safetensors`` or a ``.pth/.pt/.bin`` file safely (weights_only=True)."""
+    """Read tensors from a ``.safetensors`` or a ``.pth/.pt/.bin`` file safely (no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle with code, corrupt file, not a checkpoint at all
-        raise ValueError(
-            f"{path}: not a readable weights file for torch.load(weights_only=True): {exc}"
-        ) from exc
+    obj = load_tensors(path, "weights file")
     for key in ("state_dict", "model", "module", "state_dict_ema"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
@@ -107,11 +97,35 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _strip_prefixes(key: str) -> str:
+    """``module.backbone.blocks.0...`` -> ``blocks.0...`` (wrapper prefixes of DDP, TransReID, ...)."""
+    for prefix in _PREFIXES:
+        key = key.removeprefix(prefix)
+    return key
+
+
+def embed_width(state_dict: dict[str, torch.Tensor]) -> int | None:
+    """The token width D of a ViT state dict (from cls_token / pos_embed / the first LayerNorm), if any."""
+    for key, value in state_dict.items():
+        if _strip_prefixes(key) in ("cls_token", "pos_embed", "blocks.0.norm1.weight"):
+            return int(value.shape[-1])
+    return None
+
+
 def load_state_dict_into(
     backbone: ViTBackbone, state_dict: dict[str, torch.Tensor], source: str
 ) -> LoadReport:
     """Filter `state_dict` and load it into `backbone` (non-strict), returning and logging a `LoadReport`."""
-    filtered = filter_state_dict(state_dict, backbone)
+    width, dim = embed_width(state_dict), backbone.cfg.embed_dim
+    if width is not None and width != dim:
+        raise ValueError(
+            f"{source}: ViT weights of width {width}, but the model is configured with model.embed_dim={dim}; "
+            f"use a preset of width {width} (e.g. model.embed_dim={width} with its depth and heads) or other weights"
+        )
+    try:
+        filtered = filter_state_dict(state_dict, backbone)
+    except ValueError as err:  # e.g. a position embedding of no recognisable grid
+        raise ValueError(f"{source}: {err}") from err
     own = backbone.state_dict()
     report = LoadReport()
     report.loaded = sorted(k for k in filtered if k in own)

@@ -17,6 +17,7 @@ _SKIP = {
     "lr",
     "images_per_s",
     "epoch_time_s",
+    "unreadable_images",
     "data_time_s",
     "rank1",
     "rank5",

@@ -45,6 +45,7 @@ from ogfr.data.synth.scene import (
     sample_view,
     texture_background,
 )
+from ogfr.io import check_can_create, make_dirs
 from ogfr.parts import PART_NAMES
 
 log = logging.getLogger(__name__)
@@ -235,10 +236,9 @@ def read_settings(root: str | os.PathLike) -> dict:
 
 def _check_existing(out: Path, cfg: SynthConfig, overwrite: bool) -> bool:
     """True if ``out`` already holds this exact data set; raise if it holds something we must not replace."""
+    check_can_create(out, f"--out {out}")
     if not out.exists():
         return False
-    if not out.is_dir():
-        raise NotADirectoryError(f"--out {out} exists and is not a directory")
     if not any(out.iterdir()):
         out.rmdir()
         return False
@@ -269,7 +269,7 @@ def generate(
     if _check_existing(out, cfg, overwrite):
         log.info("%s already holds this synthetic data set; reusing it", out)
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     tmp = out.parent / f".{out.name}.partial"
     if tmp.exists():
         shutil.rmtree(tmp)
