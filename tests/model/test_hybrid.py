@@ -7,7 +7,8 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.engine.config import preset_model
+from ogfr.model import OGFR
 from ogfr.model.mobilenet_weights import MOBILENETV2, resolve_weights
 from ogfr.model.vit import IMAGENET_MEAN, IMAGENET_STD, HybridStem
 from ogfr.model.weights import load_stem_weights, map_mobilenet_v2, mobilenet_v2_reference
@@ -53,7 +54,7 @@ def test_mapping_errors_name_the_source_and_the_key() -> None:
     ],
 )
 def test_token_grid(size, stride, grid, channels) -> None:
-    cfg = OGFRConfig.tiny(image_size=size, patch_size=stride, patch_embed="hybrid")
+    cfg = preset_model("tiny", image_size=size, patch_size=stride, patch_embed="hybrid")
     assert cfg.grid_size == grid
     model = OGFR(cfg, num_classes=3, num_cameras=2).eval()
     stem = model.backbone.patch_embed
@@ -110,23 +111,23 @@ def test_frozen_bn_keeps_running_statistics_and_frozen_stages_get_no_gradient() 
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match=r"hybrid stem takes RGB images .* \[8, 16\].*patch_size=32"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=32, image_size=(128, 64))
+        preset_model("tiny", patch_embed="hybrid", patch_size=32, image_size=(128, 64))
     with pytest.raises(ValueError, match="in_chans=1"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=8, in_chans=1)
+        preset_model("tiny", patch_embed="hybrid", patch_size=8, in_chans=1)
 
 
 def test_load_stem_weights_from_a_file(tmp_path) -> None:
     sd = _original_layout(seed=1)
     path = tmp_path / "mnv2.pt"
     torch.save(sd, path)
-    model = OGFR(OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
+    model = OGFR(preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
     keys = load_stem_weights(model.backbone, path)
     assert len(keys) == sum(1 for k in mobilenet_v2_reference() if int(k.split(".")[0]) < 14)
     body = model.backbone.patch_embed.body
     assert torch.equal(body[13].conv[2].weight, map_mobilenet_v2(sd)["13.conv.2.weight"])
     assert body[0][0].weight.is_contiguous(memory_format=torch.channels_last)  # layout kept by the copy
     with pytest.raises(ValueError, match="model.patch_embed=hybrid"):
-        load_stem_weights(OGFR(OGFRConfig.tiny(), 3, 2).backbone, path)
+        load_stem_weights(OGFR(preset_model("tiny"), 3, 2).backbone, path)
     vit = tmp_path / "vit.pt"
     torch.save({"blocks.0.attn.qkv.weight": torch.zeros(3, 3)}, vit)
     with pytest.raises(ValueError, match=rf"{vit}: expected the 312 tensors"):
