@@ -146,3 +146,45 @@ def test_the_fetched_file_maps_onto_torchvision() -> None:
     # ImageNet-trained, not an initialisation: BN running variances are not the init value 1
     bn = net[1].conv[0][1]
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var), atol=0.05)
+
+
+def test_imagenet_stem_separates_real_people_better_than_a_random_one() -> None:
+    """The fetched weights are not an initialisation: pooled stem features already rank CUHK01 people
+    (100 test identities, camera A queries against camera B) far better than a random stem does."""
+    from pathlib import Path
+
+    from ogfr.data import EvalTransform, load_dataset
+    from ogfr.images import read_image
+    from ogfr.metrics import Features, evaluate
+
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cuhk01"
+    if not (root / "campus").is_dir():
+        pytest.skip(f"CUHK01 not found at {root / 'campus'}")
+    try:
+        weights = resolve_weights()
+    except (FileNotFoundError, ValueError) as err:
+        pytest.skip(f"MobileNetV2 weights not fetched: {err}")
+    data = load_dataset("cuhk01", root)
+    ids = set(sorted({s.pid for s in data.query})[:100])
+    q, g = [s for s in data.query if s.pid in ids], [s for s in data.gallery if s.pid in ids]
+    tf = EvalTransform(size=(128, 64))
+    img_q, img_g = (torch.stack([tf(read_image(s.path))[0] for s in split]) for split in (q, g))
+    model = OGFR(preset_model("tiny", image_size=(128, 64), patch_size=16, patch_embed="hybrid"), 3, 2)
+    pretrained = model.backbone.patch_embed.eval()
+    load_stem_weights(model.backbone, weights)
+    torch.manual_seed(0)
+    random_stem = HybridStem(dim=8, stride=16).eval()
+
+    def pooled_map(stem: HybridStem) -> float:
+        with torch.no_grad():
+            fq, fg = (
+                torch.nn.functional.normalize(
+                    stem.body(x * stem.in_scale + stem.in_shift).mean((2, 3)), dim=1
+                )
+                for x in (img_q, img_g)
+            )
+        ids_of = [[s.pid for s in q], [s.pid for s in g], [s.camid for s in q], [s.camid for s in g]]
+        return evaluate(Features(fq), Features(fg), *ids_of).mAP
+
+    # measured: mAP 13.6 % against 5.1 % for this random stem (random seeds 0-4: 3.6-5.8 %)
+    assert pooled_map(pretrained) > 2 * pooled_map(random_stem)
