@@ -1,0 +1,112 @@
+"""Splitting feature extraction over torchrun ranks, and the part files their results travel in.
+
+A job over ``n`` items (images) is cut into units of ``unit`` consecutive items, the same units a single
+process would run as its batches (so every unit is computed on exactly the same batch, and the merged
+result can be byte-for-byte the one-process result); unit ``k`` belongs to rank ``k % world_size``. Each
+rank writes each finished unit to a part file (safetensors, atomic), rank 0 reads them in unit order and
+merges. A killed run resumes: part files of the same job are reused, so only missing units are computed
+again. The job key (a hash of the item list and the settings) is stored in every part file, so parts of
+another job in the same folder are never mistaken for this one's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from ogfr.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PartFiles", "Plan", "job_key"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``n`` items in units of ``unit`` consecutive items; unit ``k`` belongs to rank ``k % world_size``."""
+
+    n: int
+    unit: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0 or self.unit < 1:
+            raise ValueError(f"Plan: n must be >= 0 and unit >= 1, got n={self.n}, unit={self.unit}")
+
+    def __len__(self) -> int:
+        return -(-self.n // self.unit)
+
+    def items(self, k: int) -> range:
+        """The item indices of unit ``k``."""
+        return range(k * self.unit, min((k + 1) * self.unit, self.n))
+
+    def mine(self, rank: int, world_size: int) -> list[int]:
+        """The units of ``rank`` (every ``world_size``-th, from ``rank``)."""
+        return list(range(rank, len(self), world_size))
+
+
+def job_key(items: Sequence[str], settings: dict[str, Any]) -> str:
+    """A hex sha256 naming a job: its items in order and its settings (model identity, batch, ...)."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for item in items:
+        h.update(b"\0" + item.encode())
+    return h.hexdigest()
+
+
+class PartFiles:
+    """``<base>/parts-<key[:16]>/unit-<k>.safetensors``: one job's units, tensors plus a JSON-able ``meta``."""
+
+    def __init__(self, base: str | Path, key: str) -> None:
+        self.folder = Path(base) / f"parts-{key[:16]}"
+        self.key = key
+
+    def path(self, k: int) -> Path:
+        return self.folder / f"unit-{k:06d}.safetensors"
+
+    def save(self, k: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+        """Write unit ``k`` atomically (a reader sees the whole file or none)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        out = self.path(k)
+        header = {"job": self.key, "unit": str(k), "meta": json.dumps(meta)}
+        with atomic_path(out, mkdir=False) as tmp:
+            save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, str(tmp), header)
+        return out
+
+    def load(self, k: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """Unit ``k``'s tensors and meta, or None when it is missing, unreadable or of another job."""
+        path = self.path(k)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                header = f.metadata() or {}
+            if header.get("job") != self.key or header.get("unit") != str(k):
+                return None  # another job's file under a colliding name prefix
+            return load_file(str(path)), json.loads(header["meta"])
+        except (SafetensorError, OSError, KeyError, ValueError) as err:
+            log.warning("%s is unreadable (%s): it will be computed again", path, err)
+            return None
+
+    def wait(self, k: int, poll_s: float = 0.2, note_every_s: float = 60.0):
+        """Block until unit ``k`` is there (another rank is computing it); returns ``load(k)``."""
+        start = last_note = time.monotonic()
+        while (part := self.load(k)) is None:
+            if time.monotonic() - last_note > note_every_s:
+                last_note = time.monotonic()
+                log.info("waiting for %s (%.0f s so far)", self.path(k).name, last_note - start)
+            time.sleep(poll_s)
+        return part
+
+    def remove(self) -> None:
+        """Delete the folder of part files (after the merge)."""
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,60 @@
+"""Units of a sharded job, their owners, and the part files that carry them to rank 0."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from ogfr.engine.shards import PartFiles, Plan, job_key
+
+
+def test_plan_cuts_items_into_batches_dealt_round_robin():
+    plan = Plan(n=10, unit=3)
+    assert len(plan) == 4 and [list(plan.items(k)) for k in range(4)] == [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7, 8],
+        [9],
+    ]
+    assert plan.mine(0, 2) == [0, 2] and plan.mine(1, 2) == [1, 3] and plan.mine(2, 3) == [2]
+    assert sorted(k for r in range(3) for k in plan.mine(r, 3)) == list(range(4))  # every unit exactly once
+    assert len(Plan(0, 4)) == 0 and len(Plan(8, 4)) == 2
+    with pytest.raises(ValueError, match="unit >= 1"):
+        Plan(5, 0)
+
+
+def test_job_key_depends_on_items_order_and_settings():
+    key = job_key(["a.jpg", "b.jpg"], {"batch": 2})
+    assert key == job_key(["a.jpg", "b.jpg"], {"batch": 2}) and len(key) == 64
+    assert key != job_key(["b.jpg", "a.jpg"], {"batch": 2})
+    assert key != job_key(["a.jpg", "b.jpg"], {"batch": 3})
+    assert key != job_key(["a.jpgb.jpg"], {"batch": 2})  # items are separated, not concatenated
+
+
+def test_part_files_round_trip_and_refuse_other_jobs(tmp_path):
+    parts = PartFiles(tmp_path, job_key(["x"], {}))
+    t = {"global": torch.randn(3, 4), "visibility": torch.tensor([[1, 0], [0, 1], [1, 1]], dtype=torch.uint8)}
+    path = parts.save(2, t, {"paths": ["a", "b", "c"], "skipped": [["d", "broken"]]})
+    assert path.parent.name.startswith("parts-") and parts.load(1) is None
+    tensors, meta = parts.load(2)
+    assert torch.equal(tensors["global"], t["global"]) and tensors["visibility"].dtype == torch.uint8
+    assert meta == {"paths": ["a", "b", "c"], "skipped": [["d", "broken"]]}
+    other = PartFiles(tmp_path, parts.key[:16] + "0" * 48)  # same folder, another job
+    assert other.folder == parts.folder and other.load(2) is None
+    parts.path(2).write_bytes(b"truncated")
+    assert parts.load(2) is None  # unreadable: computed again
+    parts.remove()
+    assert not parts.folder.exists()
+
+
+def test_wait_returns_when_another_rank_writes_the_unit(tmp_path):
+    parts = PartFiles(tmp_path, job_key(["x"], {}))
+    writer = threading.Timer(0.3, lambda: parts.save(0, {"a": torch.ones(2)}, {"rank": 1}))
+    writer.start()
+    t0 = time.monotonic()
+    tensors, meta = parts.wait(0, poll_s=0.05)
+    assert time.monotonic() - t0 >= 0.25 and meta == {"rank": 1} and torch.equal(tensors["a"], torch.ones(2))
+    writer.join()
