@@ -35,26 +35,30 @@ def test_job_key_depends_on_items_order_and_settings():
 
 
 def test_part_files_round_trip_and_refuse_other_jobs(tmp_path):
-    parts = PartFiles(tmp_path, job_key(["x"], {}))
+    parts = PartFiles(tmp_path, job_key([], {"model": "a"}))
     t = {"global": torch.randn(3, 4), "visibility": torch.tensor([[1, 0], [0, 1], [1, 1]], dtype=torch.uint8)}
-    path = parts.save(2, t, {"paths": ["a", "b", "c"], "skipped": [["d", "broken"]]})
-    assert path.parent.name.startswith("parts-") and parts.load(1) is None
-    tensors, meta = parts.load(2)
+    items = ["a.jpg", "b.jpg", "c.jpg"]
+    path = parts.save(items, t, {"skipped": [["d.jpg", "broken"]]})
+    assert path.parent.name.startswith("parts-") and parts.load(["a.jpg", "b.jpg"]) is None
+    tensors, meta = parts.load(items)
     assert torch.equal(tensors["global"], t["global"]) and tensors["visibility"].dtype == torch.uint8
-    assert meta == {"paths": ["a", "b", "c"], "skipped": [["d", "broken"]]}
+    assert meta == {"skipped": [["d.jpg", "broken"]]}
     other = PartFiles(tmp_path, parts.key[:16] + "0" * 48)  # same folder, another job
-    assert other.folder == parts.folder and other.load(2) is None
-    parts.path(2).write_bytes(b"truncated")
-    assert parts.load(2) is None  # unreadable: computed again
+    assert other.folder == parts.folder and other.path(items) == path and other.load(items) is None
+    path.write_bytes(b"truncated")
+    assert parts.load(items) is None  # unreadable: computed again
+    parts.save(items, t, {})
+    parts.discard(items)
+    assert not path.exists()
     parts.remove()
     assert not parts.folder.exists()
 
 
 def test_wait_returns_when_another_rank_writes_the_unit(tmp_path):
-    parts = PartFiles(tmp_path, job_key(["x"], {}))
-    writer = threading.Timer(0.3, lambda: parts.save(0, {"a": torch.ones(2)}, {"rank": 1}))
+    parts = PartFiles(tmp_path, job_key([], {}))
+    writer = threading.Timer(0.3, lambda: parts.save(["x"], {"a": torch.ones(2)}, {"rank": 1}))
     writer.start()
     t0 = time.monotonic()
-    tensors, meta = parts.wait(0, poll_s=0.05)
+    tensors, meta = parts.wait(["x"], poll_s=0.05)
     assert time.monotonic() - t0 >= 0.25 and meta == {"rank": 1} and torch.equal(tensors["a"], torch.ones(2))
     writer.join()

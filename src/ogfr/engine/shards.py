@@ -4,9 +4,9 @@ A job over ``n`` items (images) is cut into units of ``unit`` consecutive items,
 process would run as its batches (so every unit is computed on exactly the same batch, and the merged
 result can be byte-for-byte the one-process result); unit ``k`` belongs to rank ``k % world_size``. Each
 rank writes each finished unit to a part file (safetensors, atomic), rank 0 reads them in unit order and
-merges. A killed run resumes: part files of the same job are reused, so only missing units are computed
-again. The job key (a hash of the item list and the settings) is stored in every part file, so parts of
-another job in the same folder are never mistaken for this one's.
+merges. A killed run resumes: part files of the same job (same settings, same items) are reused, so only
+missing units are computed again. The job key (a hash of the settings) and the unit's items are stored in
+every part file, so a part of another job or unit is never mistaken for this one.
 """
 
 from __future__ import annotations
@@ -64,49 +64,57 @@ def job_key(items: Sequence[str], settings: dict[str, Any]) -> str:
 
 
 class PartFiles:
-    """``<base>/parts-<key[:16]>/unit-<k>.safetensors``: one job's units, tensors plus a JSON-able ``meta``."""
+    """One job's finished units: ``<base>/parts-<key[:16]>/unit-<hash of its items>.safetensors``.
+
+    A unit is found by its items (the list of image paths it covers), not by its number, so a resumed
+    run whose units are cut the same way reuses them, and a unit cut differently is simply computed again.
+    """
 
     def __init__(self, base: str | Path, key: str) -> None:
         self.folder = Path(base) / f"parts-{key[:16]}"
         self.key = key
 
-    def path(self, k: int) -> Path:
-        return self.folder / f"unit-{k:06d}.safetensors"
+    def path(self, items: Sequence[str]) -> Path:
+        return self.folder / f"unit-{job_key(items, {})[:24]}.safetensors"
 
-    def save(self, k: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-        """Write unit ``k`` atomically (a reader sees the whole file or none)."""
+    def save(self, items: Sequence[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+        """Write a unit atomically (a reader sees the whole file or none)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        out = self.path(k)
-        header = {"job": self.key, "unit": str(k), "meta": json.dumps(meta)}
+        out = self.path(items)
+        header = {"job": self.key, "items": json.dumps(list(items)), "meta": json.dumps(meta)}
         with atomic_path(out, mkdir=False) as tmp:
             save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, str(tmp), header)
         return out
 
-    def load(self, k: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        """Unit ``k``'s tensors and meta, or None when it is missing, unreadable or of another job."""
-        path = self.path(k)
+    def load(self, items: Sequence[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """A unit's tensors and meta, or None when it is missing, unreadable or of another job / items."""
+        path = self.path(items)
         if not path.is_file():
             return None
         try:
             with safe_open(str(path), framework="pt") as f:
                 header = f.metadata() or {}
-            if header.get("job") != self.key or header.get("unit") != str(k):
-                return None  # another job's file under a colliding name prefix
+            if header.get("job") != self.key or json.loads(header.get("items", "null")) != list(items):
+                return None
             return load_file(str(path)), json.loads(header["meta"])
         except (SafetensorError, OSError, KeyError, ValueError) as err:
             log.warning("%s is unreadable (%s): it will be computed again", path, err)
             return None
 
-    def wait(self, k: int, poll_s: float = 0.2, note_every_s: float = 60.0):
-        """Block until unit ``k`` is there (another rank is computing it); returns ``load(k)``."""
+    def wait(self, items: Sequence[str], poll_s: float = 0.2, note_every_s: float = 60.0):
+        """Block until the unit is there (another rank is computing it); returns ``load(items)``."""
         start = last_note = time.monotonic()
-        while (part := self.load(k)) is None:
+        while (part := self.load(items)) is None:
             if time.monotonic() - last_note > note_every_s:
                 last_note = time.monotonic()
-                log.info("waiting for %s (%.0f s so far)", self.path(k).name, last_note - start)
+                log.info("waiting for %s (%.0f s so far)", self.path(items).name, last_note - start)
             time.sleep(poll_s)
         return part
 
+    def discard(self, items: Sequence[str]) -> None:
+        """Delete a unit once it is merged."""
+        self.path(items).unlink(missing_ok=True)
+
     def remove(self) -> None:
-        """Delete the folder of part files (after the merge)."""
+        """Delete the job's folder of part files (after the merge)."""
         shutil.rmtree(self.folder, ignore_errors=True)
