@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from ogfr.engine.shards import PartFiles, Plan, job_key
+from ogfr.engine.shards import PartFiles, Plan, gather_units, job_key
 
 
 def test_plan_cuts_items_into_batches_dealt_round_robin():
@@ -50,8 +50,13 @@ def test_part_files_round_trip_and_refuse_other_jobs(tmp_path):
     parts.save(items, t, {})
     parts.discard(items)
     assert not path.exists()
+    (tmp_path / "keep.txt").write_text("other files keep the base folder")
     parts.remove()
-    assert not parts.folder.exists()
+    assert not parts.folder.exists() and tmp_path.is_dir()
+    empty = PartFiles(tmp_path / "base", parts.key)
+    empty.save(items, t, {})
+    empty.remove()
+    assert not (tmp_path / "base").exists()
 
 
 def test_wait_returns_when_another_rank_writes_the_unit(tmp_path):
@@ -62,3 +67,24 @@ def test_wait_returns_when_another_rank_writes_the_unit(tmp_path):
     tensors, meta = parts.wait(["x"], poll_s=0.05)
     assert time.monotonic() - t0 >= 0.25 and meta == {"rank": 1} and torch.equal(tensors["a"], torch.ones(2))
     writer.join()
+
+
+def test_gather_units_reuses_finished_parts_and_returns_them_in_order(tmp_path):
+    plan = Plan(n=5, unit=2)
+    names = [[f"img{i}" for i in plan.items(k)] for k in range(len(plan))]
+    parts = PartFiles(tmp_path, job_key([], {"job": 1}))
+    computed = []
+
+    def compute(k):
+        computed.append(k)
+        return {"x": torch.tensor(list(plan.items(k)))}, {"unit": k}
+
+    assert gather_units(plan, names, compute, rank=1, world_size=2, parts=parts) is None  # rank 1: unit 1
+    assert computed == [1]
+    computed.clear()
+    out = gather_units(plan, names, compute, rank=0, world_size=2, parts=parts)  # rank 0: units 0 and 2
+    assert computed == [0, 2] and [m["unit"] for _, m in out] == [0, 1, 2]
+    assert torch.equal(torch.cat([t["x"] for t, _ in out]), torch.arange(5))
+    computed.clear()
+    gather_units(plan, names, compute, rank=0, world_size=2, parts=parts)  # a rerun: everything reused
+    assert computed == []

@@ -11,12 +11,13 @@ every part file, so a part of another job or unit is never mistaken for this one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from ogfr.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PartFiles", "Plan", "job_key"]
+__all__ = ["PartFiles", "Plan", "gather_units", "job_key"]
 
 
 @dataclass(frozen=True)
@@ -116,5 +117,28 @@ class PartFiles:
         self.path(items).unlink(missing_ok=True)
 
     def remove(self) -> None:
-        """Delete the job's folder of part files (after the merge)."""
+        """Delete the job's folder of part files (after the merge), and the base folder if that leaves it empty."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.folder.parent.rmdir()  # only succeeds when empty
+
+
+def gather_units(
+    plan: Plan,
+    names: Sequence[Sequence[str]],
+    compute: Callable[[int], tuple[dict[str, torch.Tensor], dict[str, Any]]],
+    rank: int,
+    world_size: int,
+    parts: PartFiles,
+) -> list[tuple[dict[str, torch.Tensor], dict[str, Any]]] | None:
+    """Compute this rank's units with ``compute(k)`` (skipping those already in ``parts``); on rank 0 return
+    every unit's ``(tensors, meta)`` in unit order once all ranks have written theirs, elsewhere None.
+
+    ``names[k]`` are unit ``k``'s items (what finds its part file).
+    """
+    for k in plan.mine(rank, world_size):
+        if parts.load(names[k]) is None:
+            parts.save(names[k], *compute(k))
+    if rank != 0:
+        return None
+    return [parts.wait(names[k]) for k in range(len(plan))]
