@@ -44,7 +44,8 @@ def test_eval_items_without_labels(samples):
     ds = ReIDDataset(samples, EvalTransform(size=(16, 8), label_size=(8, 4)))
     assert len(ds) == 6 and ds.pids == [0, 0, 1, 1, 2, 2]
     item = ds[3]
-    assert set(item) == {"img", "labels", "pid", "camid", "index", "path"}
+    assert set(item) == {"img", "labels", "pid", "camid", "index", "path", "substituted"}
+    assert item["substituted"] is False
     assert item["img"].shape == (3, 16, 8) and item["img"].dtype == torch.float32
     assert item["labels"].shape == (8, 4) and item["labels"].dtype == torch.int64
     assert torch.all(item["labels"] == -1)  # no label source

@@ -54,3 +54,41 @@ def test_optim_config_validation() -> None:
         OptimConfig(steps=(70, 40))
     with pytest.raises(ValueError, match="optim.lr"):
         OptimConfig(lr=0)
+
+
+def _hybrid_model():
+    from ogfr.model import OGFR, OGFRConfig
+
+    cfg = OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid")
+    return OGFR(cfg, num_classes=3, num_cameras=2)
+
+
+def test_stem_lr_factor_groups() -> None:
+    model = _hybrid_model()
+    body = {id(p) for p in model.backbone.patch_embed.body.parameters()}
+    opt = build_optimizer(model, OptimConfig(lr=0.01, bias_lr_factor=2.0, stem_lr_factor=0.1))
+    weights, stem_weights, biases, stem_biases = opt.param_groups  # (bias, in stem) in sorted order
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.001, 0.02, 0.002])
+    assert {id(p) for p in stem_weights["params"] + stem_biases["params"]} == body
+    assert not body & {id(p) for p in weights["params"] + biases["params"]}
+    assert id(model.backbone.patch_embed.proj.weight) in {id(p) for p in weights["params"]}  # new layer: lr
+    n = sum(len(g["params"]) for g in opt.param_groups)
+    assert n == sum(1 for p in model.parameters() if p.requires_grad)
+    assert set_lr(opt, 0.5) == pytest.approx(0.005) and stem_biases["lr"] == pytest.approx(0.001)
+
+
+def test_stem_freeze_epochs_then_frozen_stages() -> None:
+    from ogfr.engine.schedule import set_stem_frozen
+
+    model = _hybrid_model()
+    cfg = OptimConfig(stem_freeze_epochs=2, stem_frozen_stages=4)
+    body = model.backbone.patch_embed.body
+    assert set_stem_frozen(model, cfg, 0) == set_stem_frozen(model, cfg, 1) == len(body) == 14
+    assert not any(p.requires_grad for p in body.parameters())
+    assert set_stem_frozen(model, cfg, 2) == 4  # then only the first 4 stages stay fixed
+    assert not any(p.requires_grad for p in body[:4].parameters())
+    assert all(p.requires_grad for p in body[4:].parameters())
+    assert set_stem_frozen(model, OptimConfig(), 0) == 0 and all(p.requires_grad for p in body.parameters())
+    assert set_stem_frozen(torch.nn.Linear(2, 2), cfg, 0) == 0  # no hybrid stem: nothing to freeze
+    with pytest.raises(ValueError, match="stem_lr_factor"):
+        OptimConfig(stem_lr_factor=0)

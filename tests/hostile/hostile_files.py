@@ -1,7 +1,12 @@
-"""Helpers of the hostile-input tests: run a command expecting a refusal, tiny checkpoints, evil pickles."""
+"""Helpers of the hostile-input tests: run a command expecting a refusal, tiny checkpoints, evil pickles,
+and a watch on files that must never be opened."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ogfr.cli import main
@@ -61,3 +66,29 @@ def evil_pickle(path: Path, marker: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": "ogfr-checkpoint", "version": 1, "model": _CreatesFile(marker)}, path)
     return path
+
+
+_WATCHES: list[tuple[set[str], list[str]]] = []  # (resolved paths, opens seen) of the active `never_opened`
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "open" and _WATCHES and isinstance(args[0], str | bytes | os.PathLike):
+        opened = os.path.realpath(os.fsdecode(args[0]))
+        for paths, seen in _WATCHES:
+            if opened in paths:
+                seen.append(opened)
+
+
+sys.addaudithook(_audit)  # Python's `open` audit event: builtins.open, io.open, os.open (not Rust or C code)
+
+
+@contextmanager
+def never_opened(*paths: Path) -> Iterator[None]:
+    """Fail if Python code opens any of ``paths`` inside the block (hashing or decoding it would)."""
+    watch: tuple[set[str], list[str]] = ({os.path.realpath(p) for p in paths}, [])
+    _WATCHES.append(watch)
+    try:
+        yield
+    finally:
+        _WATCHES.remove(watch)
+    assert not watch[1], f"opened: {watch[1]}"

@@ -107,14 +107,19 @@ def test_an_invalid_safetensors_file_as_pretrained_weights(synth_root, tmp_path,
     refused(capsys, argv, f"{bad}: not a readable weights file", "safetensors")
 
 
-def test_vit_weights_of_another_width_name_the_file_and_the_cause(synth_root, tmp_path, capsys):
-    """ViT-S/16 ImageNet-shaped weights (width 384, 14 x 14 + cls positions) into the width-64 tiny model."""
+@pytest.mark.parametrize(
+    ("width", "tokens"), [(384, 1 + 14 * 14), (32, 1 + 8 * 4)], ids=["vit-small-imagenet", "ogfr-width-32"]
+)
+def test_vit_weights_of_another_width_name_the_file_and_the_cause(
+    synth_root, tmp_path, capsys, width, tokens
+):
+    """Into the width-64 tiny model: ViT-S/16 ImageNet-shaped weights, and a width-32 OGFR backbone's (its
+    8 x 4 grid gave "cannot tell the patch grid of a pos_embed with 33 tokens", naming neither file nor cause)."""
     from safetensors.torch import save_file
 
-    width = 384
     state = {
         "cls_token": torch.zeros(1, 1, width),
-        "pos_embed": torch.zeros(1, 1 + 14 * 14, width),
+        "pos_embed": torch.zeros(1, tokens, width),
         "patch_embed.proj.weight": torch.zeros(width, 3, 16, 16),
         "blocks.0.norm1.weight": torch.ones(width),
         "blocks.0.attn.qkv.weight": torch.zeros(3 * width, width),
@@ -122,7 +127,7 @@ def test_vit_weights_of_another_width_name_the_file_and_the_cause(synth_root, tm
     path = tmp_path / "vit_small.safetensors"
     save_file(state, str(path))
     argv = _train(synth_root, tmp_path / "run", f"train.pretrained={path}")
-    refused(capsys, argv, str(path), "width 384", "model.embed_dim=64")
+    refused(capsys, argv, str(path), f"ViT weights of width {width}", "model.embed_dim=64")
 
 
 def test_pickled_code_as_pretrained_weights_is_never_run(synth_root, tmp_path, capsys):
@@ -166,3 +171,19 @@ def test_checkpoint_helper_fits_the_synthetic_set(synth_root, tmp_path):
 
     model, cfg, meta = load_for_inference(write_tiny_checkpoint(tmp_path / "c.pt", synth_root))
     assert cfg.model.embed_dim == 64 and meta["num_cameras"] == 3 and not model.training
+
+
+def test_preset_and_override_refusals_that_hold(synth_root, tmp_path, capsys):
+    """Unknown keys (with close matches), wrong types, invalid YAML, a `base:` loop, a missing preset."""
+    out = ["--out", tmp_path / "run"]
+    refused(capsys, ["train", "--config", TINY, "model.dpeth=3", *out], "did you mean model.depth")
+    refused(capsys, ["train", "--config", TINY, "train.epochs=many", *out], "'train.epochs'", "an integer")
+    refused(capsys, ["train", "--config", TINY, "epochs", *out], "expected section.key=value")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: {depth: [unclosed\n")
+    refused(capsys, ["train", "--config", broken, *out], f"config {broken}: not valid YAML")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    refused(capsys, ["train", "--config", tmp_path / "a.yaml", *out], "inheritance loops")
+    refused(capsys, ["train", "--config", tmp_path / "absent.yaml", *out], "config file not found")
+    assert not (tmp_path / "run").exists()

@@ -192,3 +192,29 @@ def test_erasing_mask_for_figures(tiny_cfg, tiny_model) -> None:
     plain = OGFR(preset_model("tiny", mask="random"), 4, 2)
     with pytest.raises(ValueError, match="no erasing-mask agent"):
         plain.erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
+
+
+def test_teacher_sees_the_holistic_view_and_the_student_the_occluded_one(tiny_cfg) -> None:
+    """F_h / F_hp come from (img_h, z_h) only and F_o / F_op from (img_o, z_o) only; the student of
+    training is the inference path on the occluded input (eval mode: no sampling, BN running stats)."""
+    torch.manual_seed(0)
+    model = OGFR(tiny_cfg, num_classes=4, num_cameras=2).eval()
+    batch = make_batch(tiny_cfg, b=4)
+    batch["z_h"] = torch.randint(0, 2, batch["z_o"].shape, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(batch["z_h"], batch["z_o"])
+    with torch.no_grad():
+        out = model.forward_train(batch)
+        student = model(batch["img_o"], batch["z_o"], batch["camid"])
+        teacher_in = model.backbone(batch["img_h"], batch["z_h"], batch["camid"])
+        holistic = {**batch, "img_o": batch["img_h"], "z_o": batch["z_h"]}  # both views holistic
+        occluded = {**batch, "img_h": batch["img_o"], "z_h": batch["z_o"]}  # both views occluded
+        out_h, out_o = model.forward_train(holistic), model.forward_train(occluded)
+    assert torch.allclose(out.f_op.global_feat, student["global"], atol=1e-5)
+    assert torch.allclose(out.f_op.parts, student["parts"], atol=1e-5)
+    assert torch.allclose(out.f_o.global_feat, out_o.f_o.global_feat, atol=1e-5)
+    assert torch.allclose(out.f_h.global_feat, teacher_in["global"], atol=1e-5)
+    # the teacher's output depends on the holistic view alone, the student's on the occluded view alone
+    assert torch.allclose(out.f_hp.tokens, out_h.f_hp.tokens, atol=1e-5)
+    assert torch.allclose(out.f_op.tokens, out_o.f_op.tokens, atol=1e-5)
+    assert not torch.allclose(out.f_hp.tokens, out_o.f_hp.tokens, atol=1e-3)
+    assert not torch.allclose(out.f_op.tokens, out_h.f_op.tokens, atol=1e-3)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         default="auto",
-        help="layout: market1501, dukemtmc, occluded_duke, p_dukemtmc, occluded_reid, msmt17, folder, synthetic, "
+        help="layout: market1501, dukemtmc, occluded_duke, p_dukemtmc, occluded_reid, msmt17, cuhk01, folder, synthetic, "
         "or images (every image file under --dataset); auto = synthetic when synth.json is there, else market1501",
     )
     parser.add_argument(

@@ -99,10 +99,16 @@ def batch_codes(labels: torch.Tensor, num_coarse: int, lam: float) -> torch.Tens
 
 
 def build_model(cfg: Config, num_classes: int, num_cameras: int) -> torch.nn.Module:
-    """OGFR for ``num_classes`` training identities; ImageNet weights from ``train.pretrained``."""
+    """OGFR for ``num_classes`` training identities; ImageNet weights from ``train.pretrained`` and, for
+    the hybrid stem, MobileNetV2 weights from ``train.stem_weights``."""
     from ogfr.model import OGFR
+    from ogfr.model.mobilenet_weights import resolve_weights
+    from ogfr.model.weights import load_stem_weights
 
     model = OGFR(cfg.model, num_classes=num_classes, num_cameras=num_cameras)
+    if cfg.model.patch_embed == "hybrid" and cfg.train.stem_weights != "none":
+        path = resolve_weights(cfg.train.stem_weights or None)  # never downloads: says how to fetch it
+        load_stem_weights(model.backbone, path)
     if cfg.train.pretrained:
         path = Path(cfg.train.pretrained)
         if not path.is_file():

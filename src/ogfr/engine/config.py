@@ -106,10 +106,18 @@ class OptimConfig:
     steps: tuple[int, ...] = (40, 70)  # step schedule: epochs where the lr is multiplied by gamma
     gamma: float = 0.1
     grad_clip: float = 0.0  # max gradient norm (0 = no clipping)
+    stem_lr_factor: float = 1.0  # hybrid stem: the pretrained MobileNetV2 stages train at lr x this factor
+    stem_freeze_epochs: int = 0  # hybrid stem: all its pretrained stages stay fixed for the first N epochs
+    stem_frozen_stages: int = 0  # hybrid stem: its first N MobileNetV2 stages never train (0 = all train)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.bias_lr_factor <= 0:
             raise ValueError("optim.lr and optim.bias_lr_factor must be > 0; momentum, weight_decay >= 0")
+        if self.stem_lr_factor <= 0 or self.stem_freeze_epochs < 0 or self.stem_frozen_stages < 0:
+            raise ValueError(
+                "optim.stem_lr_factor must be > 0, optim.stem_freeze_epochs and stem_frozen_stages >= 0, got "
+                f"{self.stem_lr_factor}, {self.stem_freeze_epochs}, {self.stem_frozen_stages}"
+            )
         if self.warmup_epochs < 0 or not 0 < self.warmup_factor <= 1 or not 0 <= self.min_lr_factor <= 1:
             raise ValueError("optim.warmup_epochs >= 0, warmup_factor in (0, 1], min_lr_factor in [0, 1]")
         if list(self.steps) != sorted(self.steps) or self.gamma <= 0 or self.grad_clip < 0:
@@ -130,6 +138,9 @@ class TrainConfig:
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast precision on CUDA
     compile: bool = False  # torch.compile the training step's model
     pretrained: str = ""  # ImageNet ViT weights file (timm .safetensors/.pth or TransReID .pth); "" = none
+    # hybrid stem: MobileNetV2 weights file; "" = the verified copy `python -m ogfr.model.mobilenet_weights
+    # fetch` put in the cache; "none" = random initialisation (for comparisons)
+    stem_weights: str = ""
     eval_parts: bool = True  # eq. 25 with part features at evaluation (False: global feature only)
     rerank: bool = False  # k-reciprocal re-ranking at evaluation
     find_unused_parameters: bool = True  # DDP setting (ablations leave modules unused)

@@ -31,7 +31,7 @@ from ogfr.engine.checkpoint import capture_rng, load_checkpoint, load_weights, r
 from ogfr.engine.config import Config, save_config, to_dict
 from ogfr.engine.evaluate import evaluate_model
 from ogfr.engine.jsonl import read_rows, write_rows
-from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
+from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr, set_stem_frozen
 from ogfr.io import check_can_create, make_dirs
 from ogfr.model.fep import NonFiniteError
 
@@ -330,15 +330,24 @@ class _Trainer:
         from ogfr.engine.progress import epoch_progress
 
         cfg, info = self.cfg, self.info
+        frozen = set_stem_frozen(self.model, cfg.optim, epoch)
+        if frozen:
+            log.info(
+                "epoch %d: %d pretrained stem stages fixed (optim.stem_freeze_epochs / stem_frozen_stages)",
+                epoch + 1,
+                frozen,
+            )
         self.step_module.train()
         running = running or {}
         sums: dict[str, float] = dict(running.get("sums", {}))
         n, images = int(running.get("n", 0)), int(running.get("images", 0))
         before, fresh, t0 = float(running.get("elapsed_s", 0.0)), 0, time.perf_counter()
-        lr = 0.0
+        lr, waited = 0.0, 0.0  # waited: seconds this process spent waiting for the loader
         todo = self.per_epoch - first
         with epoch_progress(epoch + 1, cfg.train.epochs, todo, enabled=self.progress) as bar:
+            asked = time.perf_counter()
             for i, raw in enumerate(self._loader(epoch, first)):
+                waited += time.perf_counter() - asked
                 b_idx = first + i
                 lr = set_lr(
                     self.optimizer, lr_factor(cfg.optim, epoch + b_idx / self.per_epoch, cfg.train.epochs)
@@ -369,6 +378,7 @@ class _Trainer:
                     self._save("last.pt", epoch, b_idx + 1, step, running=running)
                 if on_step is not None:
                     on_step(step, {**losses, "lr": lr, "epoch": epoch})
+                asked = time.perf_counter()
         self.criterion.end_epoch(epoch)
         elapsed = before + time.perf_counter() - t0
         means = dist.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, info)
@@ -381,6 +391,7 @@ class _Trainer:
                 "%d training image(s) unreadable so far, each replaced by another image of its identity",
                 len(self.unreadable),
             )
+        row["data_time_s"] = waited  # of epoch_time_s: waiting for batches (decode, augment, labels)
         return row, step
 
     def _step(self, batch: dict[str, torch.Tensor], step: int, epoch: int, b_idx: int) -> dict[str, float]:

@@ -9,10 +9,14 @@ from typing import Any, Literal
 
 from ogfr.parts import COARSE_GROUPS, NUM_PARTS
 
-PatchEmbedKind = Literal["overlap", "conv"]
+PatchEmbedKind = Literal["overlap", "conv", "hybrid"]
 FepPlacement = Literal["teacher", "student", "both", "none"]
 MaskKind = Literal["none", "random", "background", "agent"]
 DecoderKind = Literal["customized", "conventional"]
+
+# MobileNetV2 stages the hybrid stem keeps, per output stride P: 7 stages end at stride 8 with 32 channels,
+# 14 at stride 16 with 96 channels (torchvision's `mobilenet_v2().features` numbering).
+HYBRID_STAGES: dict[int, int] = {8: 7, 16: 14}
 
 
 @dataclass
@@ -25,11 +29,12 @@ class OGFRConfig:
 
     # --- backbone (ViT on timm blocks) ---
     image_size: tuple[int, int] = (256, 128)  # input (H, W) in pixels
-    patch_size: int = 16  # P of eq. 4 (conv stem: total downsampling factor, a power of 2)
-    stride: int = 12  # S of eq. 4 (overlapping patches when S < P); unused by the conv stem
-    patch_embed: PatchEmbedKind = (
-        "overlap"  # "overlap": linear projection of PxP patches (eq. 4); "conv": 3x3 conv stem
-    )
+    patch_size: int = 16  # P of eq. 4 (conv / hybrid stem: total downsampling factor; hybrid: 8 or 16)
+    stride: int = 12  # S of eq. 4 (overlapping patches when S < P); unused by the conv and hybrid stems
+    # "overlap": linear projection of PxP patches (eq. 4); "conv": 3x3 conv stem from scratch;
+    # "hybrid": the first stages of ImageNet MobileNetV2 (train.stem_weights) + 1x1 projection to D
+    patch_embed: PatchEmbedKind = "overlap"
+    stem_frozen_bn: bool = False  # hybrid stem: BatchNorm uses its ImageNet running statistics in training
     in_chans: int = 3  # image channels
     embed_dim: int = 768  # D, token width
     depth: int = 12  # number of transformer blocks of the shared OA-ViT
@@ -86,6 +91,11 @@ class OGFRConfig:
             raise ValueError(
                 f"OGFRConfig.patch_size must be a power of 2 >= 2 for the conv stem, got {self.patch_size}"
             )
+        if self.patch_embed == "hybrid" and (self.patch_size not in HYBRID_STAGES or self.in_chans != 3):
+            raise ValueError(
+                f"OGFRConfig: the hybrid stem takes RGB images (in_chans=3) at patch_size (output stride) "
+                f"{sorted(HYBRID_STAGES)}, got in_chans={self.in_chans}, patch_size={self.patch_size}"
+            )
         if self.mlp_ratio <= 0:
             raise ValueError(f"OGFRConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
         for name in ("drop_rate", "attn_drop", "drop_path"):
@@ -111,9 +121,10 @@ class OGFRConfig:
     # --- derived sizes ---
     @property
     def grid_size(self) -> tuple[int, int]:
-        """Patch grid (rows, cols): eq. 4 for the overlapping embedding, H/P x W/P for the conv stem."""
+        """Patch grid (rows, cols): eq. 4 for the overlapping embedding, H/P x W/P for the conv and hybrid
+        stems (both halve with 3x3 stride-2 padding-1 convolutions)."""
         h, w = self.image_size
-        if self.patch_embed == "conv":
+        if self.patch_embed in ("conv", "hybrid"):
             for _ in range(self.patch_size.bit_length() - 1):
                 h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1  # 3x3 conv, stride 2, padding 1
             return h, w
@@ -172,4 +183,4 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
     return a, b
 
 
-__all__ = ["OGFRConfig", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]
+__all__ = ["HYBRID_STAGES", "OGFRConfig", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]

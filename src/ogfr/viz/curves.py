@@ -18,6 +18,7 @@ _SKIP = {
     "images_per_s",
     "epoch_time_s",
     "unreadable_images",
+    "data_time_s",
     "rank1",
     "rank5",
     "rank10",
