@@ -144,36 +144,39 @@ def build_index(
     names = [[rel for _, rel in unit] for unit in units]
     merged = 0  # units appended so far, in order (rank 0)
 
-    def merge_ready(block: bool) -> None:
+    def merge(unit: tuple[list[ImageRecord], Embeddings | None, list]) -> None:
         nonlocal merged
+        records, emb, unit_skipped = unit
+        if records:
+            index.append(records, emb)
+        report.added += len(records)
+        skipped.extend(unit_skipped)
+        parts.discard(names[merged])
+        bar.advance(len(units[merged]))
+        merged += 1
+
+    def merge_ready(block: bool) -> None:
         while merged < len(units):
             part = parts.wait(names[merged]) if block else parts.load(names[merged])
             if part is None:
                 return
-            records, emb, unit_skipped = _from_part(part, embedder.identity)
-            report.added += _append(index, records, emb, unit_skipped, skipped)
-            parts.discard(names[merged])
-            bar.advance(len(units[merged]))
-            merged += 1
+            merge(_from_part(part, embedder.identity))
 
     bar = _Progress(progress and ranks.is_main, len(todo))
     with bar:
         for k in plan.mine(ranks.rank, ranks.world_size):
-            if ranks.distributed:
-                if parts.load(names[k]) is None:  # a resumed run reuses the units it finished
-                    parts.save(names[k], *_to_part(*_embed_unit(embedder, units[k], max_pixels)))
-                if ranks.is_main:
-                    merge_ready(block=False)
-            else:
-                part = parts.load(names[k])  # left by a killed sharded run
-                records, emb, unit_skipped = (
+            part = parts.load(names[k])  # a resumed run reuses the units it finished
+            if not ranks.distributed:  # one process: every unit in order, appended at once
+                merge(
                     _from_part(part, embedder.identity)
                     if part
                     else _embed_unit(embedder, units[k], max_pixels)
                 )
-                report.added += _append(index, records, emb, unit_skipped, skipped)
-                parts.discard(names[k])
-                bar.advance(len(units[k]))
+                continue
+            if part is None:
+                parts.save(names[k], *_to_part(*_embed_unit(embedder, units[k], max_pixels)))
+            if ranks.is_main:
+                merge_ready(block=False)  # append what the other ranks have finished so far
         if ranks.is_main and ranks.distributed:
             merge_ready(block=True)
     if ranks.is_main:
@@ -233,15 +236,6 @@ def _embed_unit(
     codes = ["".join(str(int(b)) for b in row) for row in z.tolist()]
     records = [dataclasses.replace(r, code=c) for r, c in zip(records, codes, strict=True)]
     return records, emb, skipped
-
-
-def _append(
-    index: Index, records: list[ImageRecord], emb: Embeddings | None, unit_skipped: list, skipped: list
-) -> int:
-    if records:
-        index.append(records, emb)
-    skipped.extend(unit_skipped)
-    return len(records)
 
 
 def _to_part(records: list[ImageRecord], emb: Embeddings | None, skipped: list) -> tuple[dict, dict]:
