@@ -14,7 +14,9 @@ from serve_helpers import get_json, service_for, serving
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
 expect = sync_api.expect
-expect.set_options(timeout=30_000)  # the shared 2-core machine can be slow; waits end as soon as the page is ready
+expect.set_options(
+    timeout=30_000
+)  # the shared 2-core machine can be slow; waits end as soon as the page is ready
 
 CHROMIUM = os.environ.get("OGFR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:

@@ -140,7 +140,6 @@ class Pair:
     """OGFR and the single-branch baseline at one stride, on the device, with one random batch."""
 
     stride: int
-    cfg: Any
     models: dict[str, torch.nn.Module]
     cfgs: dict[str, Any]
     data: dict[str, torch.Tensor]
@@ -152,7 +151,7 @@ def make_pair(size: str, stride: int, batch: int, device: torch.device) -> Pair:
     torch.manual_seed(0)
     models = {k: build_model(c, NUM_CLASSES, NUM_CAMERAS).to(device) for k, c in cfgs.items()}
     data = {k: v.to(device) for k, v in inputs(cfg, batch, NUM_CLASSES, NUM_CAMERAS).items()}
-    return Pair(stride, cfg, models, cfgs, data)
+    return Pair(stride, models, cfgs, data)
 
 
 def infer_fn(
