@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ogfr.engine.demo import run_demo
     from ogfr.search.figures import demo_figures  # visibility (Fig. 6b) and erasing (Fig. 7) figures
+    from ogfr.studies.demo import run_demo
 
     res = run_demo(
         args.out,

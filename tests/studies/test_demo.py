@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ogfr.engine.demo import BASELINE_OVERRIDES, run_demo
+from ogfr.studies.demo import BASELINE_OVERRIDES, run_demo
 
 TINY_MODEL = [
     "model.image_size=[64,32]",
@@ -48,7 +48,7 @@ def test_demo_data_cache_is_rebuilt_when_the_demo_settings_change(tmp_path: Path
     import dataclasses
 
     from ogfr.data.synth import SynthConfig, read_settings
-    from ogfr.engine.demo import demo_data_dir, ensure_demo_data
+    from ogfr.studies.demo import demo_data_dir, ensure_demo_data
 
     monkeypatch.setenv("OGFR_CACHE", str(tmp_path / "cache"))
     settings = {"cfg": SynthConfig.tiny()}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ogfr import ablation
-from ogfr.ablation import aggregate, format_table, plan_runs, run_study, seed_list
-from ogfr.ablation_rows import (
+from ogfr.io import atomic_write_json
+from ogfr.studies import ablation
+from ogfr.studies.ablation import aggregate, format_table, plan_runs, run_study, seed_list
+from ogfr.studies.ablation_rows import (
     FIG4,
     FULL,
     TABLE4,
@@ -21,7 +22,6 @@ from ogfr.ablation_rows import (
     AblationRow,
     select_rows,
 )
-from ogfr.io import atomic_write_json
 
 
 def _row(key: str):
@@ -214,7 +214,7 @@ def test_broken_result_file_is_reported(tmp_path: Path):
         run_study([_row("t4_baseline")], [0], tmp_path, lambda o, d: {"rank1": 0.1, "map": 0.1})
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.mark.parametrize("row", select_rows("all"), ids=lambda r: r.key)
