@@ -71,9 +71,12 @@ def test_codes_come_from_the_label_source_by_the_one_rule(model, images, synth_r
     assert cached.tolist() == [[0, 0, 0, 0]] * 2  # no cached label: z = 0
     none = FeatureExtractor(model, CODES).embed(images[:1]).z
     assert none.tolist() == [[0, 0, 0, 0]]
-    wrong = FeatureExtractor(model, CODES, labels=CachedLabels(lambda path: np.zeros((8, 8), np.uint8)))
-    with pytest.raises(ValueError, match=r"part labels are \(8, 8\), expected the label size \(32, 16\)"):
-        wrong.embed(images[:1])
+    for workers in (0, 1):  # the message comes through a DataLoader worker as it is
+        wrong = FeatureExtractor(
+            model, CODES, labels=CachedLabels(lambda path: np.zeros((8, 8), np.uint8)), num_workers=workers
+        )
+        with pytest.raises(ValueError, match=r"^\S+\.jpg: part labels are \(8, 8\), expected the label size"):
+            wrong.embed(images[:1])
     with pytest.raises(ValueError, match="give the images as paths"):
         FeatureExtractor(model, CODES, labels=CachedLabels(lambda p: None)).embed([read_image(images[0])])
 

@@ -100,11 +100,17 @@ class _Images(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item, path = self.images[i], self.paths[i]
+        # Errors are returned, and raised by the main process: a DataLoader worker's exception loses its type.
         try:
-            pil = item if isinstance(item, Image.Image) else read_image(item)
-        except UnreadableImage as err:  # reported by the main process (a worker's exception loses its type)
-            return {"error": (err.path, err.reason)}
+            return self._item(i)
+        except UnreadableImage as err:
+            return {"unreadable": (err.path, err.reason)}
+        except (ValueError, OSError) as err:
+            return {"failed": str(err)}
+
+    def _item(self, i: int) -> dict[str, Any]:
+        item, path = self.images[i], self.paths[i]
+        pil = item if isinstance(item, Image.Image) else read_image(item)
         labels = None if self.labels is None else self.labels(path, pil)
         if labels is None:
             lab = torch.full(self.label_size, -1, dtype=torch.int64)
@@ -115,7 +121,7 @@ class _Images(torch.utils.data.Dataset):
                     f"{path or f'image {i}'}: part labels are {tuple(lab.shape)}, expected the label size "
                     f"{self.label_size}"
                 )
-        return {"img": self.transform(pil)[0], "labels": lab, "error": None}
+        return {"img": self.transform(pil)[0], "labels": lab}
 
 
 def _ids(values: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -179,8 +185,10 @@ class FeatureExtractor:
 
     def _batch(self, items: list[dict[str, Any]], z: torch.Tensor | None, camid: torch.Tensor) -> ModelInputs:
         for item in items:
-            if item["error"] is not None:
-                raise UnreadableImage(*item["error"])
+            if "unreadable" in item:
+                raise UnreadableImage(*item["unreadable"])
+            if "failed" in item:
+                raise ValueError(item["failed"])
         zb = self.codes.code(torch.stack([i["labels"] for i in items])) if z is None else z
         img = torch.stack([i["img"] for i in items])
         dev = self.device
