@@ -37,7 +37,10 @@ from ogfr.model.fep import NonFiniteError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TIMING_KEYS", "TrainResult", "TrainingDiverged", "train"]
+
+# metrics.jsonl columns that are wall-clock timings (differ between identical runs; everything else repeats)
+TIMING_KEYS = ("images_per_s", "epoch_time_s", "data_time_s")
 
 
 class TrainingDiverged(RuntimeError):
