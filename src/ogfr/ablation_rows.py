@@ -70,7 +70,7 @@ def _rows(table: Table, *specs: tuple[str, str, dict[str, object], float | None,
     return tuple(AblationRow(key, table, label, ch, r1, mp) for key, label, ch, r1, mp in specs)
 
 
-SINGLE = {"model.kd": False}  # without KD the model has one branch, on the occluded view
+_SINGLE = {"model.kd": False}  # without KD the model has one branch, on the occluded view
 # Table 4: each component in turn. FEP-S / FEP-T = FEP in the student / teacher branch; without KD the
 # model has one branch (on the occluded view), so "FEP-S" without KD is FEP in that single branch.
 TABLE4 = _rows(
@@ -78,12 +78,12 @@ TABLE4 = _rows(
     (
         "t4_baseline",
         "baseline (ViT + occlusion aug.)",
-        {"model.oavit": False, "model.fep": "none", **SINGLE},
+        {"model.oavit": False, "model.fep": "none", **_SINGLE},
         65.8,
         58.4,
     ),
-    ("t4_oavit", "+ OA-ViT", {"model.fep": "none", **SINGLE}, 68.5, 60.3),
-    ("t4_fep", "+ OA-ViT + FEP (single branch)", {"model.fep": "student", **SINGLE}, 72.5, 61.1),
+    ("t4_oavit", "+ OA-ViT", {"model.fep": "none", **_SINGLE}, 68.5, 60.3),
+    ("t4_fep", "+ OA-ViT + FEP (single branch)", {"model.fep": "student", **_SINGLE}, 72.5, 61.1),
     ("t4_kd_fep_s", "+ KD, FEP in student", {"model.fep": "student"}, 73.1, 62.3),
     ("t4_kd_fep_both", "+ KD, FEP in both", {"model.fep": "both"}, 74.3, 63.6),
     ("t4_full", "full OGFR (KD, FEP in teacher)", {}, 76.6, 64.7),
@@ -137,9 +137,10 @@ ROWS: dict[str, tuple[AblationRow, ...]] = {
     "fig4": FIG4,
 }
 # The switches shown as columns of each table (config key, column header).
+_COMPONENTS = (("model.oavit", "OA-ViT"), ("model.fep", "FEP"), ("model.kd", "KD"), ("model.mask", "mask"))
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "table4": (("model.oavit", "OA-ViT"), ("model.fep", "FEP"), ("model.kd", "KD"), ("model.mask", "mask")),
-    "table5": (("model.oavit", "OA-ViT"), ("model.fep", "FEP"), ("model.kd", "KD"), ("model.mask", "mask")),
+    "table4": _COMPONENTS,
+    "table5": _COMPONENTS,
     "table6": (("model.decoder", "decoder"),),
     "table7": (("parsing.lam", "lambda"),),
     "table8": (("loss.mse", "MSE"), ("loss.cos", "COS"), ("loss.kl", "KL")),

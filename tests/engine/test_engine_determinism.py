@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from ogfr.engine import load_checkpoint
+from ogfr.engine.train import TIMING_KEYS
 
 DRIVER = Path(__file__).with_name("_driver.py")
-TIMING = ("images_per_s", "epoch_time_s")
 
 
 def _run(synth_root: Path, tmp: Path, name: str, hash_seed: str) -> tuple[list[dict], dict]:
@@ -38,7 +38,9 @@ def _run(synth_root: Path, tmp: Path, name: str, hash_seed: str) -> tuple[list[d
     )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows], load_checkpoint(out / "last.pt")
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows], load_checkpoint(
+        out / "last.pt"
+    )
 
 
 def test_two_fresh_runs_with_the_same_seed_give_identical_numbers(synth_root: Path, tmp_path: Path) -> None:

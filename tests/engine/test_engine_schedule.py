@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ogfr.engine.config import OptimConfig
+from ogfr.engine.config import OptimConfig, preset_model
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
 
 
@@ -57,9 +57,9 @@ def test_optim_config_validation() -> None:
 
 
 def _hybrid_model():
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.model import OGFR
 
-    cfg = OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid")
+    cfg = preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid")
     return OGFR(cfg, num_classes=3, num_cameras=2)
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.engine.config import preset_model
+from ogfr.model import OGFR
 from ogfr.model.mobilenet_weights import MOBILENETV2, resolve_weights
 from ogfr.model.vit import IMAGENET_MEAN, IMAGENET_STD, HybridStem
 from ogfr.model.weights import load_stem_weights, map_mobilenet_v2, mobilenet_v2_reference
@@ -53,7 +54,7 @@ def test_mapping_errors_name_the_source_and_the_key() -> None:
     ],
 )
 def test_token_grid(size, stride, grid, channels) -> None:
-    cfg = OGFRConfig.tiny(image_size=size, patch_size=stride, patch_embed="hybrid")
+    cfg = preset_model("tiny", image_size=size, patch_size=stride, patch_embed="hybrid")
     assert cfg.grid_size == grid
     model = OGFR(cfg, num_classes=3, num_cameras=2).eval()
     stem = model.backbone.patch_embed
@@ -110,23 +111,23 @@ def test_frozen_bn_keeps_running_statistics_and_frozen_stages_get_no_gradient() 
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match=r"hybrid stem takes RGB images .* \[8, 16\].*patch_size=32"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=32, image_size=(128, 64))
+        preset_model("tiny", patch_embed="hybrid", patch_size=32, image_size=(128, 64))
     with pytest.raises(ValueError, match="in_chans=1"):
-        OGFRConfig.tiny(patch_embed="hybrid", patch_size=8, in_chans=1)
+        preset_model("tiny", patch_embed="hybrid", patch_size=8, in_chans=1)
 
 
 def test_load_stem_weights_from_a_file(tmp_path) -> None:
     sd = _original_layout(seed=1)
     path = tmp_path / "mnv2.pt"
     torch.save(sd, path)
-    model = OGFR(OGFRConfig.tiny(image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
+    model = OGFR(preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid"), 3, 2)
     keys = load_stem_weights(model.backbone, path)
     assert len(keys) == sum(1 for k in mobilenet_v2_reference() if int(k.split(".")[0]) < 14)
     body = model.backbone.patch_embed.body
     assert torch.equal(body[13].conv[2].weight, map_mobilenet_v2(sd)["13.conv.2.weight"])
     assert body[0][0].weight.is_contiguous(memory_format=torch.channels_last)  # layout kept by the copy
     with pytest.raises(ValueError, match="model.patch_embed=hybrid"):
-        load_stem_weights(OGFR(OGFRConfig.tiny(), 3, 2).backbone, path)
+        load_stem_weights(OGFR(preset_model("tiny"), 3, 2).backbone, path)
     vit = tmp_path / "vit.pt"
     torch.save({"blocks.0.attn.qkv.weight": torch.zeros(3, 3)}, vit)
     with pytest.raises(ValueError, match=rf"{vit}: expected the 312 tensors"):
@@ -145,3 +146,45 @@ def test_the_fetched_file_maps_onto_torchvision() -> None:
     # ImageNet-trained, not an initialisation: BN running variances are not the init value 1
     bn = net[1].conv[0][1]
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var), atol=0.05)
+
+
+def test_imagenet_stem_separates_real_people_better_than_a_random_one() -> None:
+    """The fetched weights are not an initialisation: pooled stem features already rank CUHK01 people
+    (100 test identities, camera A queries against camera B) far better than a random stem does."""
+    from pathlib import Path
+
+    from ogfr.data import EvalTransform, load_dataset
+    from ogfr.images import read_image
+    from ogfr.metrics import Features, evaluate
+
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cuhk01"
+    if not (root / "campus").is_dir():
+        pytest.skip(f"CUHK01 not found at {root / 'campus'}")
+    try:
+        weights = resolve_weights()
+    except (FileNotFoundError, ValueError) as err:
+        pytest.skip(f"MobileNetV2 weights not fetched: {err}")
+    data = load_dataset("cuhk01", root)
+    ids = set(sorted({s.pid for s in data.query})[:100])
+    q, g = [s for s in data.query if s.pid in ids], [s for s in data.gallery if s.pid in ids]
+    tf = EvalTransform(size=(128, 64))
+    img_q, img_g = (torch.stack([tf(read_image(s.path))[0] for s in split]) for split in (q, g))
+    model = OGFR(preset_model("tiny", image_size=(128, 64), patch_size=16, patch_embed="hybrid"), 3, 2)
+    pretrained = model.backbone.patch_embed.eval()
+    load_stem_weights(model.backbone, weights)
+    torch.manual_seed(0)
+    random_stem = HybridStem(dim=8, stride=16).eval()
+
+    def pooled_map(stem: HybridStem) -> float:
+        with torch.no_grad():
+            fq, fg = (
+                torch.nn.functional.normalize(
+                    stem.body(x * stem.in_scale + stem.in_shift).mean((2, 3)), dim=1
+                )
+                for x in (img_q, img_g)
+            )
+        ids_of = [[s.pid for s in q], [s.pid for s in g], [s.camid for s in q], [s.camid for s in g]]
+        return evaluate(Features(fq), Features(fg), *ids_of).mAP
+
+    # measured: mAP 13.6 % against 5.1 % for this random stem (random seeds 0-4: 3.6-5.8 %)
+    assert pooled_map(pretrained) > 2 * pooled_map(random_stem)

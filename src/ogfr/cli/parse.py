@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="images per backend call")
     parser.add_argument("--model", type=Path, default=None, help="pose: pose_landmark_full.tflite path")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="pose: interpreters in parallel threads (default: one per core)",
+    )
     parser.add_argument("--masks", type=Path, default=None, help="files: mask folder mirroring the data set")
     parser.add_argument(
         "--masks-format", choices=("pifpaf", "plain"), default=None, help="files: mask format"

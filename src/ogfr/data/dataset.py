@@ -30,6 +30,10 @@ class ReIDDataset(Dataset):
     worker keeps its own copy) and replaced by another image of the same identity; ``path`` then names
     the image actually used and ``substituted`` is True (the training loop counts these). Randomness comes from torch's global RNG, which a DataLoader seeds per
     worker (pass ``generator=`` to the DataLoader for a reproducible run).
+
+    ``cache_images=True`` keeps each image decoded and resized (the deterministic `resize` step of the
+    transform, uint8) with its label map after the first use, about 4 x H x W bytes per image; items
+    are then identical to the uncached ones. `preload` fills it before DataLoader workers fork.
     """
 
     def __init__(
@@ -38,12 +42,17 @@ class ReIDDataset(Dataset):
         transform: TrainTransform | EvalTransform,
         labels: LabelSource | None = None,
         occlusion: OcclusionAugment | None = None,
+        cache_images: bool = False,
     ) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.labels = labels
         self.occlusion = occlusion
         self.unreadable: set[str] = set()
+        # index -> (sample used, uint8 image (3, H, W), uint8 labels (H, W) or None)
+        self._cache: dict[int, tuple[Sample, torch.Tensor, torch.Tensor | None]] | None = (
+            {} if cache_images else None
+        )
         self._by_pid: dict[int, list[int]] = {}
         for i, s in enumerate(self.samples):
             self._by_pid.setdefault(s.pid, []).append(i)
@@ -92,13 +101,35 @@ class ReIDDataset(Dataset):
             return None
         return self.labels(sample)
 
+    def _resized(self, index: int) -> tuple[Sample, torch.Tensor, torch.Tensor | None]:
+        """The image (or its substitute), decoded and resized, and its labels: the cacheable part."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        sample, pil = self._load(index)
+        try:
+            x, lab = self.transform.resize(pil, self._label_map(sample))
+        except ValueError as err:  # a bad label map: say whose
+            raise ValueError(f"{sample.path}: {err}") from err
+        if self._cache is not None:
+            self._cache[index] = (sample, x, None if lab is None else lab.to(torch.uint8))
+        return sample, x, lab
+
+    def preload(self, progress: bool = False) -> None:
+        """Decode and resize every image into the cache now (``cache_images=True``), e.g. before workers fork."""
+        if self._cache is None:
+            raise ValueError("preload needs ReIDDataset(..., cache_images=True)")
+        from rich.progress import track
+
+        for index in track(range(len(self)), "decode images", disable=not progress, transient=True):
+            self._resized(index)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self.samples):
             raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
-        sample, pil = self._load(index)
+        sample, x, lab = self._resized(index)
         try:
-            img, labels = self.transform(pil, self._label_map(sample))
-        except ValueError as err:  # a bad label map: say whose
+            img, labels = self.transform.from_resized(x, None if lab is None else lab.long())
+        except ValueError as err:
             raise ValueError(f"{sample.path}: {err}") from err
         if labels is None:
             labels = torch.full(self.transform.label_size, -1, dtype=torch.int64)

@@ -81,10 +81,9 @@ class _Base:
         if (self._std <= 0).any():
             raise ValueError(f"std must be > 0, got {self.std!r}")
 
-    def _resize(
-        self, img: Image.Image, labels: np.ndarray | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """uint8 image tensor (3, H, W) and int64 labels (H, W) at the image size."""
+    def resize(self, img: Image.Image, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The deterministic first step: uint8 image tensor (3, H, W) and int64 labels (H, W) at the image
+        size. `from_resized` does the rest; ``t(img, labels) == t.from_resized(*t.resize(img, labels))``."""
         h, w = self.size
         pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
         x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
@@ -112,7 +111,13 @@ class EvalTransform(_Base):
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(3, H, W) float image and (h, w) int64 labels (or None)."""
-        return self._finish(*self._resize(img, labels))
+        return self.from_resized(*self.resize(img, labels))
+
+    def from_resized(
+        self, x: torch.Tensor, lab: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transform after `resize` (normalise, labels to ``label_size``)."""
+        return self._finish(x, lab)
 
 
 @dataclass
@@ -147,9 +152,14 @@ class TrainTransform(_Base):
         self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The transform with given parameters (see `sample_params`)."""
+        return self._augment(*self.resize(img, labels), flip, top, left)
+
+    def _augment(
+        self, x: torch.Tensor, lab: torch.Tensor | None, flip: bool, top: int, left: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Flip, pad + crop and normalise a resized uint8 image and its int64 labels."""
         if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
             raise ValueError(f"crop offset must be in 0..{2 * self.pad}, got top={top}, left={left}")
-        x, lab = self._resize(img, labels)
         if flip:
             x = x.flip(-1)
             lab = None if lab is None else FLIP_PERMUTATION[lab.flip(-1)]
@@ -164,4 +174,10 @@ class TrainTransform(_Base):
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Random flip / crop drawn from ``generator`` (torch's global RNG when None)."""
-        return self.apply(img, labels, *self.sample_params(generator))
+        return self.from_resized(*self.resize(img, labels), generator)
+
+    def from_resized(
+        self, x: torch.Tensor, lab: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The random part of the transform on the output of `resize` (e.g. from an image cache)."""
+        return self._augment(x, lab, *self.sample_params(generator))

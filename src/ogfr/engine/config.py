@@ -58,6 +58,7 @@ class DataConfig:
     occlusion_area: tuple[float, float] = (0.1, 0.4)  # obstacle area as a fraction of the image
     obstacle_bank: int = 500  # obstacle patches cropped from training images
     eval_batch: int = 128  # images per batch at feature extraction
+    cache_images: bool = False  # keep training images decoded + resized in memory (~4 x H x W bytes each)
 
     def __post_init__(self) -> None:
         if self.p < 2 or self.k < 2:

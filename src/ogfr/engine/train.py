@@ -37,7 +37,10 @@ from ogfr.model.fep import NonFiniteError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TIMING_KEYS", "TrainResult", "TrainingDiverged", "train"]
+
+# metrics.jsonl columns that are wall-clock timings (differ between identical runs; everything else repeats)
+TIMING_KEYS = ("images_per_s", "epoch_time_s", "data_time_s")
 
 
 class TrainingDiverged(RuntimeError):
@@ -125,7 +128,15 @@ class _Trainer:
             self.data.train, num_patches=cfg.data.obstacle_bank, seed=cfg.train.seed
         )
         occlusion = OcclusionAugment(bank, p=cfg.data.occlusion_p, area=cfg.data.occlusion_area)
-        self.dataset = ReIDDataset(self.data.train, transform, labels=self.labels, occlusion=occlusion)
+        self.dataset = ReIDDataset(
+            self.data.train,
+            transform,
+            labels=self.labels,
+            occlusion=occlusion,
+            cache_images=cfg.data.cache_images,
+        )
+        if cfg.data.cache_images:
+            self.dataset.preload(progress=self.progress)  # once, before any worker forks
         self.sampler = PKSampler(
             [s.pid for s in self.data.train],
             cfg.data.p,
