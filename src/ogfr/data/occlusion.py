@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ogfr.data.samples import Sample
-from ogfr.data.transforms import _channel_stats, resize_labels
+from ogfr.data.transforms import _channel_stats
 from ogfr.images import UnreadableImage, read_rgb
+from ogfr.parts import resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,6 @@ class OcclusionAugment:
         if labels_o is not None:
             # Label pixels whose centre falls in the pasted box (the same sampling as label resizing);
             # unknown pixels (-1, no label source) stay unknown.
-            label_mask = resize_labels(mask.to(torch.int64), tuple(labels_o.shape)).bool()
+            label_mask = resize_labels(mask.to(torch.int64), tuple(labels_o.shape), mode="nearest").bool()
             labels_o[label_mask & (labels_o >= 0)] = 0
         return img_o, labels_o, mask

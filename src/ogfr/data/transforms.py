@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ogfr.parts import PART_NAMES
+from ogfr.parts import PART_NAMES, resize_labels
 
 Size = tuple[int, int]
 
@@ -44,14 +44,6 @@ def _check_size(size: Sequence[int], name: str) -> Size:
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"{name} must be (height, width) with positive values, got {size!r}")
     return int(size[0]), int(size[1])
-
-
-def resize_labels(labels: torch.Tensor, size: Size) -> torch.Tensor:
-    """Nearest resize of an integer map (h, w) (pixel-centre sampling, as PIL NEAREST)."""
-    if tuple(labels.shape) == size:
-        return labels
-    out = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")
-    return out[0, 0].to(labels.dtype)
 
 
 def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
@@ -87,12 +79,12 @@ class _Base:
         h, w = self.size
         pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
         x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
-        lab = None if labels is None else resize_labels(_labels_tensor(labels), self.size)
+        lab = None if labels is None else resize_labels(_labels_tensor(labels), self.size, mode="nearest")
         return x, lab
 
     def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         img = (x.float() / 255.0 - self._mean) / self._std
-        return img, None if lab is None else resize_labels(lab, self.label_size)
+        return img, None if lab is None else resize_labels(lab, self.label_size, mode="nearest")
 
 
 @dataclass
