@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ogfr.io import atomic_path
+from ogfr.io import atomic_path, check_can_create
 from ogfr.parsing.codes import CodeSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def export_onnx(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_can_create(out.parent, f"--out {out}")  # before the export (atomic_path creates the folder)
     graph = StudentGraph(model).eval()
     args = example_inputs(model)
     dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}

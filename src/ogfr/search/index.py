@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from ogfr.io import atomic_path, atomic_write_text
+from ogfr.io import atomic_path, atomic_write_text, make_dirs
 from ogfr.metrics.features import Features
 from ogfr.search.integrity import check_database, check_shard_arrays, shard_file
 from ogfr.search.records import Hit, ImageRecord, ModelIdentity, part_names, sha256_file
@@ -77,9 +77,7 @@ class Index:
             raise NotADirectoryError(f"index root {root} is not a folder")
         if (path / MANIFEST).exists():
             raise ValueError(f"{path} already holds an index; open it (or use --append) instead")
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"index path {path} exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
+        make_dirs(path, f"index folder {path}")
         manifest = {
             "format": FORMAT,
             "version": VERSION,
