@@ -250,6 +250,7 @@ class OGFRCriterion:
         p_b = baseline.current()
         r = reward(p_m, p_b)  # eq. 10, detached
         stats[f"stat_reward_{b}"] = r.mean()
+        stats[f"stat_reward_std_{b}"] = r.std() if r.numel() > 1 else r.new_zeros(())
         stats[f"stat_p_m_{b}"] = p_m.mean()
         stats[f"stat_p_b_{b}"] = torch.tensor(p_b)
         return -(r * branch.logprob[:, 0]).mean()  # eq. 11 as a loss

@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ogfr.data.occlusion import OcclusionAugment
+from ogfr.data.occlusion import OcclusionAugment, paste_label
 from ogfr.data.samples import Sample
 from ogfr.data.transforms import EvalTransform, TrainTransform
 from ogfr.images import UnreadableImage, read_image
+from ogfr.parts import SCENE_OCCLUDER
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ LabelSource = Callable[[Sample], "np.ndarray | None"]
 class ReIDDataset(Dataset):
     """Items: ``img`` (3, H, W) float, ``labels`` (h, w) int64 (all -1 without a label source), ``pid``,
     ``camid``, ``index``, ``path``; with ``occlusion`` also ``img_o``, ``labels_o``, ``occ_mask`` (H, W).
+    With a ``scene`` source (ground-truth scene labels, `ogfr.data.truth`) also ``scene`` (h, w) int64 (all
+    -1 for an image without one) and, with ``occlusion``, ``scene_o`` where the pasted obstacle is an
+    occluder.
 
     An unreadable image is logged once, remembered in ``unreadable`` (per process: each DataLoader
     worker keeps its own copy) and replaced by another image of the same identity; ``path`` then names
@@ -37,11 +41,13 @@ class ReIDDataset(Dataset):
         transform: TrainTransform | EvalTransform,
         labels: LabelSource | None = None,
         occlusion: OcclusionAugment | None = None,
+        scene: LabelSource | None = None,
     ) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.labels = labels
         self.occlusion = occlusion
+        self.scene = scene
         self.unreadable: set[str] = set()
         self._by_pid: dict[int, list[int]] = {}
         for i, s in enumerate(self.samples):
@@ -95,12 +101,19 @@ class ReIDDataset(Dataset):
         if not 0 <= index < len(self.samples):
             raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
         sample, pil = self._load(index)
+        params = self.transform.sample_params()  # one geometry for the image and every map
+        scene = None
         try:
-            img, labels = self.transform(pil, self._label_map(sample))
+            img, labels = self.transform.apply(pil, self._label_map(sample), *params)
+            if self.scene is not None:
+                truth = self.scene(sample)
+                scene = (
+                    self._unknown() if truth is None else self.transform.apply_map(truth, *params, scene=True)
+                )
         except ValueError as err:  # a bad label map: say whose
             raise ValueError(f"{sample.path}: {err}") from err
         if labels is None:
-            labels = torch.full(self.transform.label_size, -1, dtype=torch.int64)
+            labels = self._unknown()
         item: dict[str, Any] = {
             "img": img,
             "labels": labels,
@@ -109,7 +122,15 @@ class ReIDDataset(Dataset):
             "index": index,
             "path": str(sample.path),
         }
+        if scene is not None:
+            item["scene"] = scene
         if self.occlusion is not None:
             img_o, labels_o, occ_mask = self.occlusion(img, labels)
             item.update(img_o=img_o, labels_o=labels_o, occ_mask=occ_mask)
+            if scene is not None:
+                item["scene_o"] = paste_label(scene, occ_mask, SCENE_OCCLUDER)
         return item
+
+    def _unknown(self) -> torch.Tensor:
+        """A label map of -1 ("unknown") at the label size."""
+        return torch.full(self.transform.label_size, -1, dtype=torch.int64)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ogfr.parts import PART_NAMES
+from ogfr.parts import PART_NAMES, SCENE_NAMES
 
 Size = tuple[int, int]
 
@@ -54,15 +54,20 @@ def resize_labels(labels: torch.Tensor, size: Size) -> torch.Tensor:
     return out[0, 0].to(labels.dtype)
 
 
-def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
+def _labels_tensor(labels: np.ndarray, num_values: int) -> torch.Tensor:
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise ValueError(f"label map must be 2-D (h, w), got shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= len(PART_NAMES)):
-        raise ValueError(
-            f"label map values must be in 0..{len(PART_NAMES) - 1}, got {arr.min()}..{arr.max()}"
-        )
+    if arr.size and (arr.min() < 0 or arr.max() >= num_values):
+        raise ValueError(f"label map values must be in 0..{num_values - 1}, got {arr.min()}..{arr.max()}")
     return torch.from_numpy(arr.astype(np.int64))
+
+
+# Part labels (0..K) and scene labels (0..K, occluder, pedestrian; ogfr.parts.SCENE_NAMES) under a flip.
+_FLIP = {
+    False: FLIP_PERMUTATION,
+    True: torch.cat([FLIP_PERMUTATION, torch.arange(len(PART_NAMES), len(SCENE_NAMES))]),
+}
 
 
 class _Base:
@@ -81,19 +86,18 @@ class _Base:
         if (self._std <= 0).any():
             raise ValueError(f"std must be > 0, got {self.std!r}")
 
-    def _resize(
-        self, img: Image.Image, labels: np.ndarray | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """uint8 image tensor (3, H, W) and int64 labels (H, W) at the image size."""
+    def _image(self, img: Image.Image) -> torch.Tensor:
+        """uint8 image tensor (3, H, W) at the image size (bicubic)."""
         h, w = self.size
         pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
-        x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
-        lab = None if labels is None else resize_labels(_labels_tensor(labels), self.size)
-        return x, lab
+        return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
 
-    def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        img = (x.float() / 255.0 - self._mean) / self._std
-        return img, None if lab is None else resize_labels(lab, self.label_size)
+    def _map(self, values: np.ndarray, scene: bool) -> torch.Tensor:
+        """int64 map (H, W) at the image size (nearest) of part labels, or of scene labels if ``scene``."""
+        return resize_labels(_labels_tensor(values, len(SCENE_NAMES if scene else PART_NAMES)), self.size)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255.0 - self._mean) / self._std
 
 
 @dataclass
@@ -108,11 +112,23 @@ class EvalTransform(_Base):
     def __post_init__(self) -> None:
         self._validate()
 
+    def sample_params(self, generator: torch.Generator | None = None) -> tuple[()]:
+        """No random parameters (the same interface as `TrainTransform.sample_params`)."""
+        return ()
+
+    def apply(self, img: Image.Image, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(3, H, W) float image and (h, w) int64 labels (or None)."""
+        return self._normalise(self._image(img)), None if labels is None else self.apply_map(labels)
+
+    def apply_map(self, values: np.ndarray, scene: bool = False) -> torch.Tensor:
+        """An integer map (part labels; scene labels with ``scene=True``) at ``label_size``, int64."""
+        return resize_labels(self._map(values, scene), self.label_size)
+
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(3, H, W) float image and (h, w) int64 labels (or None)."""
-        return self._finish(*self._resize(img, labels))
+        return self.apply(img, labels)
 
 
 @dataclass
@@ -143,22 +159,32 @@ class TrainTransform(_Base):
         top, left = torch.randint(0, 2 * self.pad + 1, (2,), generator=generator).tolist()
         return flip, top, left
 
+    def _pad_crop(self, x: torch.Tensor, top: int, left: int) -> torch.Tensor:
+        """Pad the last two dims by ``pad`` (zeros) and crop the image size at (top, left)."""
+        if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
+            raise ValueError(f"crop offset must be in 0..{2 * self.pad}, got top={top}, left={left}")
+        if not self.pad:
+            return x
+        h, w = self.size
+        return F.pad(x, (self.pad,) * 4)[..., top : top + h, left : left + w]
+
     def apply(
         self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The transform with given parameters (see `sample_params`)."""
-        if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
-            raise ValueError(f"crop offset must be in 0..{2 * self.pad}, got top={top}, left={left}")
-        x, lab = self._resize(img, labels)
+        x = self._image(img)
+        x = self._pad_crop(x.flip(-1) if flip else x, top, left)
+        return self._normalise(x), None if labels is None else self.apply_map(labels, flip, top, left)
+
+    def apply_map(
+        self, values: np.ndarray, flip: bool, top: int, left: int, scene: bool = False
+    ) -> torch.Tensor:
+        """An integer map (part labels; scene labels with ``scene=True``) through the same geometry as the
+        image, at ``label_size``, int64. A flip mirrors left / right part ids; padding is background 0."""
+        lab = self._map(values, scene)
         if flip:
-            x = x.flip(-1)
-            lab = None if lab is None else FLIP_PERMUTATION[lab.flip(-1)]
-        if self.pad:
-            h, w = self.size
-            x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
-            if lab is not None:
-                lab = F.pad(lab, (self.pad,) * 4)[top : top + h, left : left + w]
-        return self._finish(x, lab)
+            lab = _FLIP[scene][lab.flip(-1)]
+        return resize_labels(self._pad_crop(lab, top, left), self.label_size)
 
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None

@@ -27,6 +27,7 @@ from ogfr.engine import dist
 from ogfr.engine.build import batch_codes, build_model, ensure_labels, load_data
 from ogfr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from ogfr.engine.config import Config, save_config, to_dict
+from ogfr.engine.diagnostics import PROBE_IMAGES, HolisticProbe, agent_step_stats, agent_weights
 from ogfr.engine.evaluate import evaluate_model
 from ogfr.engine.jsonl import read_rows, write_rows
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
@@ -100,6 +101,7 @@ class _Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         from ogfr.data import ObstacleBank, OcclusionAugment, PKSampler, ReIDDataset, TrainTransform
+        from ogfr.data.truth import SceneLabels, has_scene_labels
         from ogfr.losses import OGFRCriterion
 
         cfg, info = self.cfg, self.info
@@ -120,7 +122,10 @@ class _Trainer:
             self.data.train, num_patches=cfg.data.obstacle_bank, seed=cfg.train.seed
         )
         occlusion = OcclusionAugment(bank, p=cfg.data.occlusion_p, area=cfg.data.occlusion_area)
-        self.dataset = ReIDDataset(self.data.train, transform, labels=self.labels, occlusion=occlusion)
+        scene = SceneLabels() if has_scene_labels(self.data.root) else None  # ground truth for the agent
+        self.dataset = ReIDDataset(
+            self.data.train, transform, labels=self.labels, occlusion=occlusion, scene=scene
+        )
         self.sampler = PKSampler(
             [s.pid for s in self.data.train],
             cfg.data.p,
@@ -136,6 +141,7 @@ class _Trainer:
         self.criterion = OGFRCriterion(cfg.loss, cfg.model)
         if isinstance(self.criterion, nn.Module):
             self.criterion.to(self.device)
+        self.probe = self._holistic_probe()
         self.optimizer = build_optimizer(self.model, cfg.optim)
         fp16 = cfg.train.amp == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
@@ -149,6 +155,27 @@ class _Trainer:
         if cfg.train.compile:
             step_module = torch.compile(step_module)
         self.step_module = step_module
+
+    def _holistic_probe(self) -> HolisticProbe | None:
+        """The fixed holistic test images the agent is scored on (rank 0, with an agent and scene labels)."""
+        from ogfr.data import EvalTransform, ReIDDataset
+        from ogfr.data.truth import SceneLabels, has_scene_labels
+
+        has_agent = any(b.fep is not None and b.fep.agent is not None for b in self._branches())
+        if not (self.info.is_main and has_agent and has_scene_labels(self.test_data.root)):
+            return None
+        cfg = self.cfg
+        samples = SceneLabels.holistic(self.test_data.gallery, PROBE_IMAGES)
+        transform = EvalTransform(size=cfg.model.image_size, label_size=cfg.model.label_size)
+        ds = ReIDDataset(samples, transform, labels=self.test_labels, scene=SceneLabels())
+        items = [ds[i] for i in range(len(ds))]
+        if not items:
+            return None
+        labels = torch.stack([it["labels"] for it in items])
+        return HolisticProbe.from_items(items, batch_codes(labels, cfg.model.num_coarse, cfg.parsing.lam))
+
+    def _branches(self) -> list[nn.Module]:
+        return [b for b in (getattr(self.model, "teacher", None), self.model.student) if b is not None]
 
     def _labels(self, data):
         all_samples = [*data.train, *data.query, *data.gallery]
@@ -235,6 +262,9 @@ class _Trainer:
             every = cfg.train.eval_every
             if last_epoch or (every and (epoch + 1) % every == 0):
                 row.update(self._evaluate(epoch + 1, step))
+            row.update(agent_weights(self.model))
+            if self.probe is not None:
+                row["stat_noise_auc_holistic"] = self.probe.noise_auc(self.model, self.device)
             if info.is_main:
                 history.append(row)
                 write_rows(self.run_dir / "metrics.jsonl", history)
@@ -274,7 +304,9 @@ class _Trainer:
         cfg, dev = self.cfg, self.device
         unknown = (b["labels"] < 0).flatten(1).all(dim=1)[:, None]  # (B, 1): no label source -> z = 0
         c, lam = cfg.model.num_coarse, cfg.parsing.lam
+        scene = {k: b[src].to(dev) for k, src in (("scene_h", "scene"), ("scene_o", "scene_o")) if src in b}
         return {
+            **scene,  # ground-truth scene labels (synthetic data), only for the agent's diagnostics
             "img_h": b["img"].to(dev, non_blocking=True),
             "img_o": b["img_o"].to(dev, non_blocking=True),
             "labels_h": b["labels"].to(dev),
@@ -291,6 +323,7 @@ class _Trainer:
         cfg, info = self.cfg, self.info
         self.step_module.train()
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}  # a statistic may be missing in some steps (e.g. an undefined AUC)
         images, n, t0 = 0, 0, time.perf_counter()
         lr = 0.0
         todo = self.per_epoch - first
@@ -307,6 +340,7 @@ class _Trainer:
                 images += len(batch["pid"])
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
                 rate = images * info.world_size / max(time.perf_counter() - t0, 1e-9)
                 bar.advance(loss=losses["total"], lr=lr, rate=rate)
                 if (
@@ -319,7 +353,7 @@ class _Trainer:
                     on_step(step, {**losses, "lr": lr, "epoch": epoch})
         self.criterion.end_epoch(epoch)
         elapsed = time.perf_counter() - t0
-        means = dist.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, info)
+        means = dist.all_reduce_mean({k: v / counts[k] for k, v in sums.items()}, info)
         row = {"epoch": epoch + 1, "step": step, "lr": lr, **means}
         row["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
         row["epoch_time_s"] = elapsed
@@ -335,6 +369,7 @@ class _Trainer:
             values = {
                 k: float(v.detach().float()) if torch.is_tensor(v) else float(v) for k, v in losses.items()
             }
+            values.update(agent_step_stats(out, batch, self.model.backbone.grid_size))
             bad = next(
                 (k for k, v in values.items() if not k.startswith("stat_") and not math.isfinite(v)), None
             )
