@@ -42,17 +42,22 @@ def mean_cosine(x: torch.Tensor) -> float:
 def _stages(model, img, z, camid) -> dict[str, torch.Tensor]:
     """Token tensors (B, T, D) at the five stages for a batch (eval mode, no grad)."""
     seen: dict[str, torch.Tensor] = {}
-    hooks = [
-        model.backbone.norm.register_forward_hook(lambda m, a, o: seen.update(bb_in=a[0], bb_out=o)),
-        model.student.head.decoder.norm.register_forward_hook(
-            lambda m, a, o: seen.update(head_in=a[0], head_out=o)
-        ),
-    ]
+    hooks = [model.backbone.norm.register_forward_hook(lambda m, a, o: seen.update(bb_in=a[0], bb_out=o))]
+    if (
+        model.student.head is not None
+    ):  # the single-branch baseline has no head: its feature is the backbone's
+        hooks.append(
+            model.student.head.decoder.norm.register_forward_hook(
+                lambda m, a, o: seen.update(head_in=a[0], head_out=o)
+            )
+        )
     try:
         model(img, z, camid)
     finally:
         for h in hooks:
             h.remove()
+    seen.setdefault("head_in", seen["bb_in"])
+    seen.setdefault("head_out", seen["bb_out"])
     return seen
 
 
@@ -90,7 +95,7 @@ def main() -> None:
                 z = batch_codes(b["labels"], cfg.model.num_coarse, cfg.parsing.lam)
                 s = _stages(model, b["img"], z, b["camid"])
                 out = model(b["img"], z, b["camid"])
-                tokens = s["head_out"][:, : 1 + k]
+                tokens = s["head_out"][:, : 1 + k]  # global and part features, as forward returns them
                 bn = torch.stack([_bn(n, tokens[:, i]) for i, n in enumerate(model.student.necks.necks)], 1)
                 for name, x in (
                     ("backbone_pre_ln", s["bb_in"][:, 0]),
@@ -111,14 +116,14 @@ def main() -> None:
     for name, x in both.items():
         g = x if x.ndim == 2 else x[:, 0]
         report["stages"][name] = {"mean_share": mean_share(g), "mean_cosine": mean_cosine(g)}
-    ln = model.student.head.decoder.norm
+    ln = model.backbone.norm if model.student.head is None else model.student.head.decoder.norm
     mu = both["pre_bn"][:, 0].double().mean(0)
     report["final_ln"] = {
-        "beta_norm": float(ln.bias.norm()),
-        "gamma_norm": float(ln.weight.norm()),
+        "beta_norm": float(ln.bias.detach().norm()),
+        "gamma_norm": float(ln.weight.detach().norm()),
         "mean_norm": float(mu.norm()),
-        "cos_mean_beta": float(F.cosine_similarity(mu, ln.bias.double(), dim=0)),
-        "share_of_mean_explained_by_beta": float((mu @ ln.bias.double()) / mu.pow(2).sum()),
+        "cos_mean_beta": float(F.cosine_similarity(mu, ln.bias.detach().double(), dim=0)),
+        "share_of_mean_explained_by_beta": float((mu @ ln.bias.detach().double()) / mu.pow(2).sum()),
     }
     running_mean = torch.stack([n.bn.running_mean for n in model.student.necks.necks])  # (1+K, D)
     variants = {

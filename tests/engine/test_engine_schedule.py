@@ -49,6 +49,25 @@ def test_bias_lr_is_doubled_and_set_lr_scales_groups() -> None:
     assert biases["lr"] == pytest.approx(0.008)
 
 
+def test_agent_lr_multiplier_applies_to_the_agent_only() -> None:
+    from ogfr.model import OGFR, OGFRConfig
+
+    model = OGFR(OGFRConfig.tiny(), num_classes=4, num_cameras=2)
+    opt = build_optimizer(model, OptimConfig(lr=0.01, agent_lr_mult=10.0))
+    agent = {id(p) for p in model.teacher.fep.agent.parameters()}
+    by_lr = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            by_lr[id(p)] = group["lr"]
+    g, b = model.teacher.fep.agent.fc.weight, model.teacher.fep.agent.fc.bias
+    assert by_lr[id(g)] == pytest.approx(0.1) and by_lr[id(b)] == pytest.approx(0.2)  # x 10, bias x 2 x 10
+    assert sorted({round(lr, 9) for pid, lr in by_lr.items() if pid not in agent}) == [0.01, 0.02]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # plain weights first (the logged lr)
+    assert len(by_lr) == sum(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="agent_lr_mult"):
+        OptimConfig(agent_lr_mult=-1.0)
+
+
 def test_optim_config_validation() -> None:
     with pytest.raises(ValueError, match="optim.steps"):
         OptimConfig(steps=(70, 40))

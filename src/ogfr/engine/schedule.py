@@ -34,22 +34,23 @@ def lr_factor(cfg: OptimConfig, epoch: float, total_epochs: int) -> float:
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (or AdamW) over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``."""
-    weights, biases = [], []
+    """SGD (or AdamW) over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``;
+    the erasing agent's G and b (parameters under ``.agent.``) additionally x ``agent_lr_mult``."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}  # (is bias, is agent) -> parameters
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (biases if name.endswith(".bias") or name == "bias" else weights).append(param)
-    groups = [{"params": weights, "lr": cfg.lr, "base_lr": cfg.lr}]
-    if biases:
-        groups.append(
-            {"params": biases, "lr": cfg.lr * cfg.bias_lr_factor, "base_lr": cfg.lr * cfg.bias_lr_factor}
-        )
+        key = (name.endswith(".bias") or name == "bias", ".agent." in f".{name}")
+        groups.setdefault(key, []).append(param)
+    param_groups = []
+    for (bias, agent), params in sorted(groups.items()):  # plain weights first: their lr is the logged one
+        lr = cfg.lr * (cfg.bias_lr_factor if bias else 1.0) * (cfg.agent_lr_mult if agent else 1.0)
+        param_groups.append({"params": params, "lr": lr, "base_lr": lr})
     if cfg.name == "adamw":
         return torch.optim.AdamW(
-            groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
+            param_groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
         )
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:

@@ -65,8 +65,8 @@ class _TrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return self.model.forward_train(batch)
+    def forward(self, batch: dict[str, torch.Tensor], agent: bool = True) -> Any:
+        return self.model.forward_train(batch, agent=agent)
 
 
 def seed_everything(seed: int) -> None:
@@ -234,6 +234,35 @@ class _Trainer:
         )
         return int(meta["epoch"]), int(meta["batch_in_epoch"]), int(meta["step"])
 
+    def _init_from(self, path: Path) -> None:
+        """Model weights of a previous run (a checkpoint, or a run folder's last.pt); its optimizer, p^b and
+        RNG are not used. Parameters the source does not have (e.g. an agent) keep their initial values."""
+        if path.is_dir():
+            path = path / "last.pt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"train.init_from: checkpoint not found: {path} (a checkpoint or a run folder)"
+            )
+        ckpt = load_checkpoint(path, map_location=self.device)
+        state, own = ckpt.get("model", {}), self.model.state_dict()
+        wrong = [
+            f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+            for k, v in state.items()
+            if k in own and v.shape != own[k].shape
+        ]
+        if wrong:
+            raise ValueError(
+                f"train.init_from={path}: weights of another shape (checkpoint vs model): {wrong[:4]}; "
+                "the model settings or the number of training identities differ"
+            )
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if not state or len(missing) == len(own):
+            raise ValueError(f"train.init_from={path}: no weights of this model in the checkpoint")
+        log.info(
+            "initialised from %s (%d tensors; kept the initial values of %d: %s; ignored %d)",
+            path, len(state) - len(unexpected), len(missing), ", ".join(missing[:4]), len(unexpected),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ loop
     def run(self, resume: bool, on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
         cfg, info = self.cfg, self.info
@@ -250,6 +279,8 @@ class _Trainer:
             ]
         elif info.is_main and (self.run_dir / "last.pt").exists():
             raise ValueError(f"{self.run_dir} already holds a run (last.pt); use --resume or another --out")
+        elif cfg.train.init_from:  # a resumed run has its own weights in last.pt
+            self._init_from(Path(cfg.train.init_from))
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
@@ -363,7 +394,7 @@ class _Trainer:
         cfg = self.cfg
         try:
             with self._autocast():
-                out = self.step_module(batch)
+                out = self.step_module(batch, agent=epoch >= cfg.train.agent_start_epoch)
                 losses = self.criterion(out, batch)
             total = losses["total"]
             values = {
