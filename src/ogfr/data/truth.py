@@ -17,7 +17,7 @@ from ogfr.data.samples import Sample
 from ogfr.images import UnreadableImage, read_image
 from ogfr.parts import SCENE_NAMES
 
-__all__ = ["SceneLabels", "has_scene_labels"]
+__all__ = ["SceneLabels", "has_scene_labels", "scene_map"]
 
 
 def _beside(image_path: Path, kind: str) -> Path:
@@ -37,12 +37,17 @@ def _read_map(path: Path, num_values: int) -> np.ndarray:
     return arr
 
 
+def scene_map(image_path: str | Path) -> np.ndarray | None:
+    """The (H, W) uint8 scene labels of a synthetic image, None when it has none (another data set)."""
+    path = _beside(Path(image_path), "scene")
+    return _read_map(path, len(SCENE_NAMES)) if path.is_file() else None
+
+
 class SceneLabels:
     """Label source ``Sample -> (H, W) uint8 scene map`` (None for an image without one)."""
 
     def __call__(self, sample: Sample) -> np.ndarray | None:
-        path = _beside(Path(sample.path), "scene")
-        return _read_map(path, len(SCENE_NAMES)) if path.is_file() else None
+        return scene_map(sample.path)
 
     @staticmethod
     def holistic(samples: Sequence[Sample], limit: int) -> list[Sample]:
