@@ -125,7 +125,7 @@ def child(mode: str, a: argparse.Namespace) -> None:
     times, res = [], None
     for _ in range(1 if mode == "large" else a.repeats):
         t0 = time.perf_counter()
-        res = evaluate(qf, gf, pb["q_pids"], pb["g_pids"], pb["q_camids"], pb["g_camids"], progress=False)
+        res = evaluate(qf, gf, pb["q_pids"], pb["g_pids"], pb["q_camids"], pb["g_camids"])
         times.append(time.perf_counter() - t0)
     peak = _peak_rss()
     dist_times = []

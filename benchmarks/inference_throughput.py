@@ -1,7 +1,7 @@
 """Inference throughput of the student branch (images/s) at batch 1 and 64: PyTorch eager, torch.compile,
 onnxruntime. Random-init weights of the chosen preset (speed does not depend on the values).
 
-    python benchmarks/inference_throughput.py                  # demo preset (128x64, dim 192, depth 4)
+    python benchmarks/inference_throughput.py                  # demo preset (128x64, dim 128, depth 4)
     python benchmarks/inference_throughput.py --preset vit_small --batches 1 16 --no-record
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.export import StudentGraph, example_inputs, export_onnx
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 
 
 def images_per_s(fn: Callable[[], object], batch: int, min_time: float, warmup: int = 2) -> float:
@@ -42,7 +43,7 @@ def compile_worker(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = OGFR(OGFRConfig.preset(args.preset), num_classes=100, num_cameras=6).eval()
+    model = OGFR(preset_model(args.preset), num_classes=100, num_cameras=6).eval()
     compiled = torch.compile(StudentGraph(model).eval(), dynamic=False)
     out: dict[str, float] = {}
     for b in args.batches:
@@ -85,7 +86,11 @@ def compile_in_subprocess(args: argparse.Namespace) -> tuple[dict[int, str], str
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="demo", help="OGFRConfig preset (demo, tiny, vit_small, vit_base)")
+    p.add_argument(
+        "--preset",
+        default="demo",
+        help="YAML preset in configs/ whose model is measured (demo, tiny, vit_small, paper/_base, ...)",
+    )
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed runs per measurement")
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return compile_worker(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = OGFRConfig.preset(args.preset)
+    cfg = preset_model(args.preset)
     model = OGFR(cfg, num_classes=100, num_cameras=6).eval()
     n_params = sum(p.numel() for p in StudentGraph(model).parameters()) / 1e6
     graph = StudentGraph(model).eval()

@@ -4,7 +4,8 @@
     python benchmarks/pose_throughput.py --synthetic /tmp/synth_demo --per-split 150   # + agreement
 
 Throughput: images/s of ``PoseBackend.parse`` (image decoding, letterbox, LiteRT, part assignment) over
-``--images`` images, per batch size, median of ``--repeats`` runs. Agreement: per-part IoU and occlusion
+``--images`` images, per batch size x LiteRT threads x parallel interpreters (workers), median of
+``--repeats`` runs. Agreement: per-part IoU and occlusion
 code accuracy of ``pose`` against the generator's ground truth (``synthetic`` backend) at the label size.
 Both are printed and appended to benchmarks/RESULTS.md (``--no-record`` to skip).
 """
@@ -12,6 +13,7 @@ Both are printed and appended to benchmarks/RESULTS.md (``--no-record`` to skip)
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -36,14 +38,16 @@ def machine() -> str:
     return describe_device(torch.device("cpu")) + " used (LiteRT XNNPACK on CPU)"
 
 
-def throughput(paths: list[Path], batch_sizes: list[int], threads: int, repeats: int) -> list[dict]:
-    """Median wall time and process CPU time per image, per batch size."""
+def throughput(
+    paths: list[Path], batch_sizes: list[int], threads: list[int], workers: list[int], repeats: int
+) -> list[dict]:
+    """Median wall time and process CPU time per image, per (batch size, LiteRT threads, workers)."""
     from ogfr.parsing.pose import PoseBackend, PoseConfig
 
     rows = []
-    for bs in batch_sizes:
-        backend = PoseBackend((64, 32), cfg=PoseConfig(batch_size=bs, num_threads=threads))
-        backend.parse(paths[:bs])  # warm-up: builds the interpreter for this batch size
+    for bs, th, wk in itertools.product(batch_sizes, threads, workers):
+        backend = PoseBackend((64, 32), cfg=PoseConfig(batch_size=bs, num_threads=th, workers=wk))
+        backend.parse(paths[: bs * wk])  # warm-up: builds each worker's interpreter for this batch size
         times, cpu = [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -54,7 +58,8 @@ def throughput(paths: list[Path], batch_sizes: list[int], threads: int, repeats:
         rows.append(
             {
                 "batch": bs,
-                "threads": threads,
+                "threads": th,
+                "workers": wk,
                 "images": len(paths),
                 "img_s": len(paths) / med,
                 "ms": 1e3 * med / len(paths),
@@ -85,12 +90,15 @@ def agreement(root: Path, per_split: int) -> dict:
 
 
 def format_throughput(rows: list[dict]) -> str:
-    lines = ["| batch | LiteRT threads | images | images/s (wall) | ms/image (wall) | CPU ms/image |"]
-    lines.append("|--:|--:|--:|--:|--:|--:|")
+    lines = [
+        "| batch | LiteRT threads | workers | images | images/s (wall) | ms/image (wall) | CPU ms/image |"
+    ]
+    lines.append("|--:|--:|--:|--:|--:|--:|--:|")
     for r in rows:
         cells = (
             r["batch"],
             r["threads"],
+            r["workers"],
             r["images"],
             f"{r['img_s']:.1f}",
             f"{r['ms']:.1f}",
@@ -130,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=192, help="images per throughput run (real crops repeated)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--threads", type=int, default=2, help="LiteRT threads")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="LiteRT threads per interpreter")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="interpreters in parallel threads")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--synthetic", type=Path, default=None, help="synthetic data set for the agreement table")
     p.add_argument("--per-split", type=int, default=150, help="synthetic images per split for agreement")
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no images: {REAL} is absent; pass --synthetic DIR", file=sys.stderr)
         return 1
     paths = [source[i % len(source)] for i in range(args.images)]
-    rows = throughput(paths, args.batch_sizes, args.threads, args.repeats)
+    rows = throughput(paths, args.batch_sizes, args.threads, args.workers, args.repeats)
     body = f"Images: {len(source)} distinct {'real Market-1501 crops' if REAL.is_dir() else 'synthetic crops'} (128x64), label size 64x32.\n\n"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     body += f"1-min load average after the throughput runs: {load:.1f} (the machine is shared; CPU ms/image is the robust number).\n\n"

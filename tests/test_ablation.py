@@ -1,4 +1,4 @@
-"""The ablation study: row definitions, run planning, aggregation, the table writer and the runner."""
+"""The ablation studies: row definitions, run planning, aggregation, the table writer and the runner."""
 
 from __future__ import annotations
 
@@ -9,21 +9,28 @@ from pathlib import Path
 import pytest
 
 from ogfr import ablation
-from ogfr.ablation import (
+from ogfr.ablation import aggregate, format_table, plan_runs, run_study, seed_list
+from ogfr.ablation_rows import (
+    FIG4,
+    FULL,
     TABLE4,
     TABLE5,
-    aggregate,
-    format_table,
-    plan_runs,
-    run_study,
-    seed_list,
+    TABLE6,
+    TABLE7,
+    TABLE8,
+    AblationRow,
     select_rows,
 )
 from ogfr.io import atomic_write_json
 
 
 def _row(key: str):
-    return next(r for r in TABLE4 + TABLE5 if r.key == key)
+    return next(r for r in select_rows("all") if r.key == key)
+
+
+def _changed(row) -> dict:
+    """The switches of ``row`` that differ from the full model's."""
+    return {k: v for k, v in row.switches().items() if FULL[k] != v}
 
 
 def test_table4_rows_match_the_paper_columns():
@@ -36,15 +43,42 @@ def test_table4_rows_match_the_paper_columns():
         (True, "both", True),
         (True, "teacher", True),
     ]
-    assert [(r.oavit, r.fep, r.kd) for r in TABLE4] == want
+    sw = [r.switches() for r in TABLE4]
+    assert [(w["model.oavit"], w["model.fep"], w["model.kd"]) for w in sw] == want
     assert [r.paper_rank1 for r in TABLE4] == [65.8, 68.5, 72.5, 73.1, 74.3, 76.6]
     assert [r.paper_map for r in TABLE4] == [58.4, 60.3, 61.1, 62.3, 63.6, 64.7]
 
 
 def test_table5_rows_vary_only_the_mask():
-    assert [r.mask for r in TABLE5] == ["none", "random", "background", "agent"]
-    assert {(r.oavit, r.fep, r.kd) for r in TABLE5} == {(True, "teacher", True)}
+    assert [_changed(r) for r in TABLE5] == [
+        {"model.mask": "none"},
+        {"model.mask": "random"},
+        {"model.mask": "background"},
+        {},
+    ]
     assert [r.paper_rank1 for r in TABLE5] == [74.5, 74.4, 75.4, 76.6]
+
+
+def test_tables_6_to_8_and_figure_4_change_one_thing_each():
+    assert [_changed(r) for r in TABLE6] == [{"model.decoder": "conventional"}, {}]
+    assert [r.switches()["parsing.lam"] for r in TABLE7] == [0.0, 5.0, 10.0, 15.0]
+    # Table 8: each row drops exactly one of MSE / COS / KL, as the paper's table (L_kd's ID term stays)
+    assert [_changed(r) for r in TABLE8] == [{"loss.mse": False}, {"loss.cos": False}, {"loss.kl": False}, {}]
+    assert [r.switches()["model.num_coarse"] for r in FIG4] == [1, 2, 4, 8]
+    paper = [(r.paper_rank1, r.paper_map) for r in (*TABLE6, *TABLE7, *TABLE8)]
+    assert paper == [
+        (75.3, 64.1),
+        (76.6, 64.7),
+        (76.3, 64.5),
+        (76.6, 64.7),
+        (76.2, 64.2),
+        (75.8, 64.0),
+        (74.2, 63.3),
+        (75.1, 63.6),
+        (74.5, 62.7),
+        (76.6, 64.7),
+    ]
+    assert [r.paper_rank1 for r in FIG4] == [75.0, None, 76.6, None]  # the text states C = 1 and 4 only
 
 
 def test_overrides_set_every_switch_explicitly():
@@ -53,20 +87,29 @@ def test_overrides_set_every_switch_explicitly():
         "model.fep=none",
         "model.kd=false",
         "model.mask=agent",
+        "model.decoder=customized",
+        "model.num_coarse=4",
+        "parsing.lam=5",
+        "loss.mse=true",
+        "loss.cos=true",
+        "loss.kl=true",
     ]
-    assert _row("t5_random").overrides() == [
-        "model.oavit=true",
-        "model.fep=teacher",
-        "model.kd=true",
-        "model.mask=random",
-    ]
+    assert "model.mask=random" in _row("t5_random").overrides()
+    assert "parsing.lam=10" in _row("t7_lambda10").overrides()
+    with pytest.raises(ValueError, match="not ablation switches"):
+        AblationRow("x", "table4", "x", {"model.depth": 2}, None, None)
 
 
 def test_select_rows_and_errors():
     assert [r.key for r in select_rows("table4")] == [r.key for r in TABLE4]
-    assert len(select_rows("all")) == 10
-    with pytest.raises(ValueError, match="table4"):
-        select_rows("table9")  # type: ignore[arg-type]
+    assert len(select_rows("all")) == 6 + 4 + 2 + 4 + 4 + 4
+    assert [r.key for r in select_rows("fig4, table6")] == ["t6_conventional", "t6_customized"] + [
+        r.key for r in FIG4
+    ]  # the paper's order
+    assert select_rows("table5,all") == select_rows("all")
+    for bad in ("table9", "", "table4,nope"):
+        with pytest.raises(ValueError, match="rows: expected tables among"):
+            select_rows(bad)
 
 
 def test_seed_list():
@@ -80,9 +123,16 @@ def test_seed_list():
 
 def test_plan_shares_identical_rows_and_orders_overrides(tmp_path: Path):
     runs, owner = plan_runs(select_rows("all"), [0, 1], tmp_path, extra_overrides=["train.epochs=3"])
-    # 10 rows, but Table 5's agent row is Table 4's full OGFR: 9 distinct configs x 2 seeds.
-    assert len(runs) == 18
-    assert owner["t5_agent"] == "t4_full"
+    # 24 rows; the full-model row of Tables 5-8 and Figure 4 is Table 4's: 19 distinct configs x 2 seeds.
+    assert len(runs) == 38
+    assert {k for k, v in owner.items() if v == "t4_full"} == {
+        "t4_full",
+        "t5_agent",
+        "t6_customized",
+        "t7_lambda5",
+        "t8_all",
+        "fig4_c4",
+    }
     assert owner["t5_none"] == "t5_none"
     first = runs[0]
     assert first.out == tmp_path / "t4_baseline" / "seed0"
@@ -112,9 +162,15 @@ def test_format_table_values():
     text = format_table(rows, res)
     lines = text.strip().splitlines()
     assert len(lines) == 4
+    assert lines[0].startswith("| row | OA-ViT | FEP | KD | mask | seeds |")
     assert "| 3 | 70.0 ± 20.0 | 50.0 ± 10.0 | 65.8 | 58.4 |" in lines[2]
     assert "| 0 | - | - | 68.5 | 60.3 |" in lines[3]
     assert "| none | - | - | 3 |" in lines[2]  # no FEP: the mask column is not applicable
+    # several tables: one titled table each, with that table's switch columns
+    text = format_table([_row("t8_no_kl"), _row("fig4_c2")], {})
+    assert "### Table 8: the distillation losses" in text and "| row | MSE | COS | KL |" in text
+    assert "| no KL (MSE + COS) | yes | yes | - | 0 | - | - | 74.5 | 62.7 |" in text
+    assert "| C = 2 | 2 | 0 | - | - | - | - |" in text
 
 
 def test_run_study_trains_each_config_once_and_resumes(tmp_path: Path):
@@ -167,12 +223,9 @@ def test_every_row_builds_the_intended_engine_config(row, tmp_path: Path):
 
     runs, _ = plan_runs([row], [4], tmp_path, extra_overrides=["data.root=/somewhere", "train.epochs=3"])
     cfg = load_config(CONFIGS / "demo.yaml", list(runs[0].overrides))
-    assert (cfg.model.oavit, cfg.model.fep, cfg.model.kd, cfg.model.mask) == (
-        row.oavit,
-        row.fep,
-        row.kd,
-        row.mask,
-    )
+    for key, value in row.switches().items():
+        section, name = key.split(".")
+        assert getattr(getattr(cfg, section), name) == value, key
     assert (cfg.train.seed, cfg.train.epochs, cfg.data.root) == (4, 3, "/somewhere")
     # everything else is the preset's: the same budget and architecture for every row
     preset = load_config(CONFIGS / "demo.yaml")
@@ -233,6 +286,8 @@ def test_cli_errors(tmp_path: Path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["ablate", "--out", str(tmp_path), "--seeds", "0"]) == 1
     assert "--seeds must be >= 1" in capsys.readouterr().err
+    assert main(["ablate", "--out", str(tmp_path), "--rows", "table9", "--data", str(tmp_path)]) == 1
+    assert "rows: expected tables among" in capsys.readouterr().err
 
 
 def test_report_only_tabulates_finished_runs(tmp_path: Path):

@@ -77,7 +77,7 @@ def test_cost_table_invariants(tiny_cost: dict):
 
 
 def test_transreid_reconstruction_hand_counted(tiny_cost: dict):
-    d, hidden, classes = 64, 128, 10  # OGFRConfig.tiny: dim 64, mlp_ratio 2
+    d, hidden, classes = 64, 128, 10  # configs/tiny.yaml: dim 64, mlp_ratio 2
     block = (d * 3 * d + 3 * d) + (d * d + d) + 2 * (2 * d) + (d * hidden + hidden) + (hidden * d + d)
     norm = 2 * d
     neck = 2 * d + d * classes  # BatchNorm1d weight + bias, bias-free linear classifier

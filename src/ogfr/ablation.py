@@ -1,9 +1,9 @@
-"""The ablation study of the paper's Tables 4 and 5 on the synthetic occluded benchmark.
+"""The ablation studies of the paper (Tables 4-8, Figure 4) on the synthetic occluded benchmark.
 
-Each row of a table is a set of config overrides (``model.oavit``, ``model.fep``, ``model.kd``,
-``model.mask``) applied to one training preset; every row is trained with the same budget and several
-seeds, evaluated on the occluded queries, and aggregated (mean and sample standard deviation over seeds)
-into a Markdown table next to the paper's numbers.
+Each row of a table (``ogfr.ablation_rows``) is a set of config overrides applied to one training
+preset: the full model's switches, with the ones that row's table varies changed. Every row is trained with the same
+budget and several seeds, evaluated on the occluded queries, and aggregated (mean and sample standard
+deviation over seeds) into a Markdown table next to the paper's numbers.
 
 The runner never imports the engine at module import time: ``run_study`` takes a ``train_fn`` (the
 default one, ``engine_train_fn``, calls ``ogfr.engine``), so the row definitions, aggregation and
@@ -20,95 +20,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from ogfr.ablation_rows import COLUMNS, TABLES, TITLES, AblationRow, fmt_value
 from ogfr.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-RowSet = Literal["table4", "table5", "all"]
 # (overrides, run directory) -> metrics dict with at least "rank1" and "map" (fractions in [0, 1]).
 TrainFn = Callable[[list[str], Path], dict[str, float]]
 
 RESULT_FILE = "result.json"
-
-
-@dataclass(frozen=True)
-class AblationRow:
-    """One row of the paper's Table 4 or 5: a name, the model switches, and the paper's numbers."""
-
-    key: str  # stable identifier, used as the run directory name
-    table: Literal["table4", "table5"]
-    label: str  # what the paper's row says, in words
-    oavit: bool
-    fep: Literal["teacher", "student", "both", "none"]
-    kd: bool
-    mask: Literal["none", "random", "background", "agent"]
-    paper_rank1: float  # Occluded-Duke, percent
-    paper_map: float
-
-    def switches(self) -> dict[str, object]:
-        """The model settings of this row (``model.<name>`` in the engine config)."""
-        return {"oavit": self.oavit, "fep": self.fep, "kd": self.kd, "mask": self.mask}
-
-    def overrides(self) -> list[str]:
-        """``key=value`` overrides that turn the preset into this row (every switch set explicitly)."""
-        return [f"model.{k}={_fmt_value(v)}" for k, v in self.switches().items()]
-
-
-def _fmt_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-# Table 4: each component in turn. FEP-S / FEP-T = FEP in the student / teacher branch; without KD the
-# model has one branch (on the occluded view), so "FEP-S" without KD is FEP in that single branch.
-TABLE4: tuple[AblationRow, ...] = (
-    AblationRow(
-        "t4_baseline", "table4", "baseline (ViT + occlusion aug.)", False, "none", False, "agent", 65.8, 58.4
-    ),
-    AblationRow("t4_oavit", "table4", "+ OA-ViT", True, "none", False, "agent", 68.5, 60.3),
-    AblationRow(
-        "t4_fep", "table4", "+ OA-ViT + FEP (single branch)", True, "student", False, "agent", 72.5, 61.1
-    ),
-    AblationRow("t4_kd_fep_s", "table4", "+ KD, FEP in student", True, "student", True, "agent", 73.1, 62.3),
-    AblationRow("t4_kd_fep_both", "table4", "+ KD, FEP in both", True, "both", True, "agent", 74.3, 63.6),
-    AblationRow(
-        "t4_full", "table4", "full OGFR (KD, FEP in teacher)", True, "teacher", True, "agent", 76.6, 64.7
-    ),
-)
-
-# Table 5: the erasing mask of FEP inside the full model.
-TABLE5: tuple[AblationRow, ...] = (
-    AblationRow("t5_none", "table5", "no erasing mask (w/o)", True, "teacher", True, "none", 74.5, 64.3),
-    AblationRow("t5_random", "table5", "random mask (R)", True, "teacher", True, "random", 74.4, 63.7),
-    AblationRow(
-        "t5_background",
-        "table5",
-        "background + occlusion mask (A)",
-        True,
-        "teacher",
-        True,
-        "background",
-        75.4,
-        64.3,
-    ),
-    AblationRow(
-        "t5_agent", "table5", "agent mask (E, full OGFR)", True, "teacher", True, "agent", 76.6, 64.7
-    ),
-)
-
-
-def select_rows(which: RowSet) -> list[AblationRow]:
-    """The rows of ``table4``, ``table5`` or ``all`` (Table 4 then Table 5)."""
-    if which == "table4":
-        return list(TABLE4)
-    if which == "table5":
-        return list(TABLE5)
-    if which == "all":
-        return list(TABLE4) + list(TABLE5)
-    raise ValueError(f"rows must be one of 'table4', 'table5', 'all', got {which!r}")
 
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -189,32 +110,50 @@ def _pct(stat: Stat) -> str:
     return f"{100 * stat.mean:.1f} ± {100 * stat.std:.1f}"
 
 
+def _cell(row: AblationRow, key: str) -> str:
+    value = row.switches()[key]
+    if key == "model.mask" and row.switches()["model.fep"] == "none":
+        return "-"  # no FEP: the mask is not applicable
+    if isinstance(value, bool):
+        return "yes" if value else "-"
+    return fmt_value(value)
+
+
+def _paper(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, float]]]) -> str:
-    """A Markdown table: switches, Rank-1 and mAP (percent, mean ± std over seeds), the paper's numbers.
+    """Markdown: one table per paper table among ``rows`` (with its title when there are several):
+    the switches it varies, Rank-1 and mAP (percent, mean ± std over seeds), the paper's numbers.
 
     ``results`` maps a row key to its per-seed metric dicts (``rank1``, ``map`` as fractions). Rows
     with no result yet are shown with ``-``.
     """
-    lines = [
-        "| row | OA-ViT | FEP | KD | mask | seeds | Rank-1 (%) | mAP (%) | paper Rank-1 | paper mAP |",
-        "|---|:-:|:-:|:-:|:-:|:-:|--:|--:|--:|--:|",
-    ]
-    for row in rows:
-        runs = results.get(row.key, [])
-        if runs:
-            r1, mp, n = (
-                _pct(aggregate([r["rank1"] for r in runs])),
-                _pct(aggregate([r["map"] for r in runs])),
-                len(runs),
+    tables = [t for t in TABLES if any(r.table == t for r in rows)]
+    parts = []
+    for table in tables:
+        cols = COLUMNS[table]
+        lines = [
+            "| row | "
+            + " | ".join(h for _, h in cols)
+            + " | seeds | Rank-1 (%) | mAP (%) | paper Rank-1 | paper mAP |",
+            "|---|" + ":-:|" * len(cols) + ":-:|--:|--:|--:|--:|",
+        ]
+        for row in (r for r in rows if r.table == table):
+            runs = results.get(row.key, [])
+            r1, mp = "-", "-"
+            if runs:
+                r1 = _pct(aggregate([r["rank1"] for r in runs]))
+                mp = _pct(aggregate([r["map"] for r in runs]))
+            cells = " | ".join(_cell(row, key) for key, _ in cols)
+            lines.append(
+                f"| {row.label} | {cells} | {len(runs)} | {r1} | {mp} "
+                f"| {_paper(row.paper_rank1)} | {_paper(row.paper_map)} |"
             )
-        else:
-            r1, mp, n = "-", "-", 0
-        lines.append(
-            f"| {row.label} | {'yes' if row.oavit else '-'} | {row.fep} | {'yes' if row.kd else '-'} "
-            f"| {row.mask if row.fep != 'none' else '-'} "
-            f"| {n} | {r1} | {mp} | {row.paper_rank1:.1f} | {row.paper_map:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+        body = "\n".join(lines) + "\n"
+        parts.append(f"### {TITLES[table]}\n\n{body}" if len(tables) > 1 else body)
+    return "\n".join(parts)
 
 
 def read_result(run_dir: Path) -> dict[str, float] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -85,11 +86,16 @@ def read_image(
                 return im.convert(mode)
     except UnreadableImage:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise UnreadableImage(where, f"refused as a decompression bomb ({err})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:  # Pillow's check came first
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{found.group(1)} pixels" if found else "the image"
+        raise UnreadableImage(
+            where, f"{size} exceeds the limit of {max_pixels} pixels (decompression bomb?)"
+        ) from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for hostile files; all mean unreadable
-        kind = "not an image Pillow can read" if "cannot identify" in str(err) else "unreadable image"
-        raise UnreadableImage(where, f"{kind} ({err.__class__.__name__}: {err})") from None
+        if "cannot identify" in str(err):  # Pillow's text only repeats the file (or a BytesIO repr)
+            raise UnreadableImage(where, "not an image Pillow can read") from None
+        raise UnreadableImage(where, f"unreadable image ({err.__class__.__name__}: {err})") from None
 
 
 def read_rgb(source: ImageSource, **kwargs) -> np.ndarray:

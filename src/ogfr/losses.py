@@ -35,7 +35,8 @@ class LossConfig:
     kd_temperature: float = 1.0  # T of the KL term (scaled by T^2)
     mse: bool = True  # L_mse (eq. 17)
     cos: bool = True  # L_cos (eq. 18)
-    kd: bool = True  # L_kd (eq. 19)
+    kd: bool = True  # L_kd (eq. 19): alpha L_id(f_op) + beta KL
+    kl: bool = True  # the KL term of L_kd alone (Table 8's "KD" column); L_kd's ID term stays
     mask_loss: bool = True  # L_mask (eq. 21), only with OA-ViT
     teacher_id: bool = True  # ID loss on the teacher's purified features F_hp (see docs/model.md, (1))
     teacher_id_weight: float | None = None  # its weight; None = alpha (as the student's ID term in L_kd)
@@ -223,10 +224,11 @@ class OGFRCriterion:
                 terms["mse"] = F.mse_loss(op.tokens, hp.tokens.detach())  # eq. 17
             if c.cos:
                 terms["cos"], weights["cos"] = cosine_loss(op.features, hp.features), c.mu1  # eq. 18
-            if c.kd:
-                terms["kd"] = c.alpha * id_loss(op.logits, pid, c.label_smoothing) + c.beta * kl_loss(
-                    op.logits, hp.logits, c.kd_temperature
-                )  # eq. 19
+            if c.kd:  # eq. 19: alpha L_id(f_op) + beta KL(f_hp || f_op); the KL term alone is loss.kl
+                kd = c.alpha * id_loss(op.logits, pid, c.label_smoothing)
+                if c.kl:
+                    kd = kd + c.beta * kl_loss(op.logits, hp.logits, c.kd_temperature)
+                terms["kd"] = kd
             terms["en"] = id_loss(outputs.f_o.en_logits, pid, c.label_smoothing) + id_loss(
                 outputs.f_h.en_logits, pid, c.label_smoothing
             )  # eq. 20

@@ -44,7 +44,8 @@ def test_eval_items_without_labels(samples):
     ds = ReIDDataset(samples, EvalTransform(size=(16, 8), label_size=(8, 4)))
     assert len(ds) == 6 and ds.pids == [0, 0, 1, 1, 2, 2]
     item = ds[3]
-    assert set(item) == {"img", "labels", "pid", "camid", "index", "path"}
+    assert set(item) == {"img", "labels", "pid", "camid", "index", "path", "substituted"}
+    assert item["substituted"] is False
     assert item["img"].shape == (3, 16, 8) and item["img"].dtype == torch.float32
     assert item["labels"].shape == (8, 4) and item["labels"].dtype == torch.int64
     assert torch.all(item["labels"] == -1)  # no label source
@@ -130,3 +131,33 @@ def test_bad_label_map_names_the_image(samples):
     ds = ReIDDataset(samples, EvalTransform(size=(16, 8)), labels=lambda s: np.full((4, 4), 12, np.uint8))
     with pytest.raises(ValueError, match=r"0000_c1s1_0\.jpg: label map values must be in 0..8, got 12..12"):
         ds[0]
+
+
+def test_image_cache_gives_the_same_items_and_reads_each_file_once(samples, monkeypatch):
+    import ogfr.data.dataset as dataset_module
+
+    reads: list[str] = []
+    real_read = dataset_module.read_image
+    monkeypatch.setattr(
+        dataset_module, "read_image", lambda p, **kw: reads.append(str(p)) or real_read(p, **kw)
+    )
+    transform = TrainTransform(size=(32, 16), pad=2, label_size=(16, 8))
+    bank = ObstacleBank.from_samples(samples, num_patches=4, seed=0)
+
+    def items(cache: bool) -> list[dict]:
+        ds = ReIDDataset(samples, transform, _labels_of, OcclusionAugment(bank, p=1.0), cache_images=cache)
+        if cache:
+            ds.preload()
+        torch.manual_seed(3)
+        return [ds[i] for i in [0, 3, 5, 0, 3]]
+
+    plain = items(False)
+    reads.clear()
+    cached = items(True)
+    assert sorted(reads) == sorted(str(s.path) for s in samples)  # preload read each file once, then none
+    for a, b in zip(plain, cached, strict=True):
+        for key in ("img", "labels", "img_o", "labels_o", "occ_mask"):
+            assert torch.equal(a[key], b[key]), key
+        assert a["path"] == b["path"] and a["pid"] == b["pid"]
+    with pytest.raises(ValueError, match="cache_images=True"):
+        ReIDDataset(samples, transform).preload()

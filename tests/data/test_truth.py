@@ -77,7 +77,21 @@ def _labels_from_scene(sample):
 def test_pedestrian_label_survives_the_flip() -> None:
     t = TrainTransform(size=(4, 2), pad=0, flip_p=1.0, label_size=(4, 2))
     values = np.array([[2, SCENE_PEDESTRIAN]] * 4, np.uint8)  # left arm | pedestrian
-    out = t.apply_map(values, flip=True, top=0, left=0, scene=True)
+    out = t.augment_map(t.resize_map(values, scene=True), flip=True, top=0, left=0, scene=True)
     assert out[0].tolist() == [SCENE_PEDESTRIAN, 3]  # mirrored: pedestrian | right arm
     with pytest.raises(ValueError, match=r"values must be in 0\.\.8"):
-        t.apply_map(values, flip=False, top=0, left=0)  # 10 is not a part label
+        t.resize_map(values)  # 10 is not a part label
+
+
+def test_cached_items_keep_the_scene_labels(synth_root) -> None:
+    data = load_dataset("synthetic", synth_root)
+    transform = TrainTransform(size=(64, 32), pad=4, label_size=(32, 16))
+    plain = ReIDDataset(data.train[:4], transform, scene=SceneLabels())
+    cached = ReIDDataset(data.train[:4], transform, scene=SceneLabels(), cache_images=True)
+    cached.preload()
+    for i in range(4):
+        torch.manual_seed(i)
+        a = plain[i]
+        torch.manual_seed(i)
+        b = cached[i]
+        assert torch.equal(a["scene"], b["scene"]) and torch.equal(a["img"], b["img"])

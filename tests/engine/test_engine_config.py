@@ -20,11 +20,35 @@ def test_every_shipped_preset_loads() -> None:
 
 def test_paper_presets_hold_the_paper_settings() -> None:
     cfg = load_config(CONFIGS / "paper" / "occluded_duke.yaml")
-    assert cfg.model.image_size == (256, 128) and cfg.model.stride == 12 and cfg.model.embed_dim == 768
+    assert cfg.model.image_size == (256, 128) and cfg.model.stride == 11 and cfg.model.embed_dim == 768
     assert (cfg.data.p, cfg.data.k, cfg.train.epochs) == (16, 4, 120)
     assert cfg.optim.lr == pytest.approx(0.008) and cfg.optim.weight_decay == pytest.approx(1e-4)
     reid = load_config(CONFIGS / "paper" / "occluded_reid.yaml")
     assert (reid.data.name, reid.data.test_name) == ("market1501", "occluded_reid")
+
+
+# TransReID's STRIDE_SIZE per data set (configs/<dataset>/vit_transreid_stride.yml; docs/training.md).
+PAPER_STRIDES = {
+    "occluded_duke": 11,
+    "market1501": 12,
+    "dukemtmc": 12,
+    "msmt17": 12,
+    "occluded_reid": 12,
+    "p_dukemtmc": 12,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_STRIDES))
+def test_paper_presets_pin_the_papers_hyper_parameters(name: str) -> None:
+    cfg = load_config(CONFIGS / "paper" / f"{name}.yaml")
+    m, loss = cfg.model, cfg.loss
+    assert (loss.alpha, loss.beta, loss.mu1, loss.mu2) == (0.3, 0.4, 0.5, 0.5)  # §4.2
+    assert (m.gamma1, m.gamma2) == (3.0, 3.0)
+    assert (m.num_parts, m.num_coarse, cfg.parsing.lam) == (8, 4, 5.0)  # K, C, lambda
+    assert (m.embed_dim, m.patch_size, m.image_size) == (768, 16, (256, 128))
+    assert m.stride == PAPER_STRIDES[name]
+    assert (m.oavit, m.fep, m.kd, m.mask, m.decoder) == (True, "teacher", True, "agent", "customized")
+    assert loss.mse and loss.cos and loss.kd and loss.kl
 
 
 def test_ablation_rows_change_only_their_switch() -> None:
@@ -34,7 +58,8 @@ def test_ablation_rows_change_only_their_switch() -> None:
     assert (full.model.oavit, full.model.fep, full.model.kd) == (True, "teacher", True)
     assert load_config(CONFIGS / "ablation" / "table7_lambda_15.yaml").parsing.lam == 15.0
     assert load_config(CONFIGS / "ablation" / "fig4_c8.yaml").model.num_coarse == 8
-    assert load_config(CONFIGS / "ablation" / "table8_3_no_kl.yaml").loss.kd is False
+    no_kl = load_config(CONFIGS / "ablation" / "table8_3_no_kl.yaml").loss
+    assert no_kl.kl is False and no_kl.kd and no_kl.mse and no_kl.cos  # drops the KL term alone
     assert load_config(CONFIGS / "ablation" / "table5_mask_random.yaml").model.mask == "random"
     # everything else equals the full model
     row = load_config(CONFIGS / "ablation" / "table6_decoder_conventional.yaml")

@@ -32,6 +32,10 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
     assert "| OGFR |" in report and "| baseline |" in report and " ".join(BASELINE_OVERRIDES) in report
     assert "1 epochs x 2 steps of 4 x 4 images" in report
     assert "## Erasing agent (teacher)" in report and "| noise AUC of 1 - m, training batches |" in report
+    import torch
+
+    kernels = f"{torch.get_num_threads()} threads and {torch.backends.cpu.get_cpu_capability()} CPU kernels"
+    assert kernels in report  # what the numbers depend on besides the seed (README, Reproducibility)
     for name in ("results.png", "ranked.png", "results.json", "ogfr/curves.png", "baseline/last.pt"):
         assert (tmp_path / "demo" / name).is_file(), name
     from ogfr.engine import load_checkpoint

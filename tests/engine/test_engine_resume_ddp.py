@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ogfr.engine import load_checkpoint
+from ogfr.engine.train import TIMING_KEYS
 
 DRIVER = Path(__file__).with_name("_driver.py")
 
@@ -58,6 +59,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(synth_root: Path, tmp
         assert torch.equal(value, b["model"][key]), key
     assert a["criterion"] == b["criterion"]  # REINFORCE baseline p^b restored
     assert _rows(run)[-1]["mAP"] == _rows(ref)[-1]["mAP"]
+    # the resumed epoch's loss means cover all of its steps, not only those after the kill (issue 13 item 9)
+    losses = [k for k in _rows(ref)[-1] if k not in TIMING_KEYS]
+    assert {k: _rows(run)[-1][k] for k in losses} == {k: _rows(ref)[-1][k] for k in losses}
 
 
 def _free_port() -> int:

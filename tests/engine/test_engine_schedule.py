@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ogfr.engine.config import OptimConfig
+from ogfr.engine.config import OptimConfig, preset_model
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
 
 
@@ -50,9 +50,10 @@ def test_bias_lr_is_doubled_and_set_lr_scales_groups() -> None:
 
 
 def test_agent_lr_multiplier_applies_to_the_agent_only() -> None:
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
 
-    model = OGFR(OGFRConfig.tiny(), num_classes=4, num_cameras=2)
+    model = OGFR(preset_model("tiny"), num_classes=4, num_cameras=2)
     opt = build_optimizer(model, OptimConfig(lr=0.01, agent_lr_mult=10.0))
     agent = {id(p) for p in model.teacher.fep.agent.parameters()}
     by_lr = {}
@@ -73,3 +74,47 @@ def test_optim_config_validation() -> None:
         OptimConfig(steps=(70, 40))
     with pytest.raises(ValueError, match="optim.lr"):
         OptimConfig(lr=0)
+
+
+def _hybrid_model():
+    from ogfr.model import OGFR
+
+    cfg = preset_model("tiny", image_size=(64, 32), patch_size=16, patch_embed="hybrid")
+    return OGFR(cfg, num_classes=3, num_cameras=2)
+
+
+def test_stem_lr_factor_groups() -> None:
+    model = _hybrid_model()
+    body = {id(p) for p in model.backbone.patch_embed.body.parameters()}
+    opt = build_optimizer(model, OptimConfig(lr=0.01, bias_lr_factor=2.0, stem_lr_factor=0.1))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # plain weights first (set_lr's value)
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            bias = name.endswith(".bias")
+            expected = (0.02 if bias else 0.01) * (0.1 if id(p) in body else 1.0)
+            assert lr_of[id(p)] == pytest.approx(expected), name
+    assert lr_of[id(model.backbone.patch_embed.proj.weight)] == pytest.approx(0.01)  # new layer: lr
+    assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)
+    stem_bias = next(
+        id(p) for n, p in model.backbone.patch_embed.body.named_parameters() if n.endswith("bias")
+    )
+    assert set_lr(opt, 0.5) == pytest.approx(0.005)
+    assert {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}[stem_bias] == pytest.approx(0.001)
+
+
+def test_stem_freeze_epochs_then_frozen_stages() -> None:
+    from ogfr.engine.schedule import set_stem_frozen
+
+    model = _hybrid_model()
+    cfg = OptimConfig(stem_freeze_epochs=2, stem_frozen_stages=4)
+    body = model.backbone.patch_embed.body
+    assert set_stem_frozen(model, cfg, 0) == set_stem_frozen(model, cfg, 1) == len(body) == 14
+    assert not any(p.requires_grad for p in body.parameters())
+    assert set_stem_frozen(model, cfg, 2) == 4  # then only the first 4 stages stay fixed
+    assert not any(p.requires_grad for p in body[:4].parameters())
+    assert all(p.requires_grad for p in body[4:].parameters())
+    assert set_stem_frozen(model, OptimConfig(), 0) == 0 and all(p.requires_grad for p in body.parameters())
+    assert set_stem_frozen(torch.nn.Linear(2, 2), cfg, 0) == 0  # no hybrid stem: nothing to freeze
+    with pytest.raises(ValueError, match="stem_lr_factor"):
+        OptimConfig(stem_lr_factor=0)

@@ -122,3 +122,39 @@ def test_nan_loss_stops_naming_the_term_and_step(synth_root: Path, tmp_path: Pat
     last = load_checkpoint(tmp_path / "run" / "last.pt")
     assert last["meta"]["step"] == 2  # the poisoned step was never saved
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+class _OneStep(Exception):
+    """Raised by the spy after the first training batch (no need to train further)."""
+
+
+def test_z_o_follows_the_pasted_obstacle_in_a_training_step(
+    synth_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The batch the model trains on: the occluded view is the holistic one with an obstacle pasted,
+    its labels are the holistic ones with the pasted area set to background, and z_o is eq. 2 of those
+    labels, so an obstacle can only turn parts occluded (z_o >= z_h) and does so for some images."""
+    from ogfr.model import OGFR
+    from ogfr.parsing import occlusion_code
+
+    seen: dict[str, torch.Tensor] = {}
+
+    def spy(self, batch, agent=True):
+        seen.update(batch)
+        raise _OneStep
+
+    monkeypatch.setattr(OGFR, "forward_train", spy)
+    cfg = load_config(TINY, tiny_overrides(synth_root))
+    assert cfg.data.occlusion_p == 1.0
+    with pytest.raises(_OneStep):
+        train(cfg, tmp_path / "run", progress=False)
+    img_h, img_o, lab_h, lab_o = seen["img_h"], seen["img_o"], seen["labels_h"], seen["labels_o"]
+    assert (img_o != img_h).flatten(1).any(1).all()  # every image got an obstacle (p = 1)
+    assert ((lab_o == lab_h) | (lab_o == 0)).all()  # pasted label pixels became background, nothing else
+    assert (lab_o != lab_h).any()
+    known = (lab_h >= 0).flatten(1).any(1)
+    assert known.all()  # the synthetic set has labels for every image
+    c, lam = cfg.model.num_coarse, cfg.parsing.lam
+    assert torch.equal(seen["z_h"].cpu(), occlusion_code(lab_h, num_coarse=c, lam=lam))  # eq. 2
+    assert torch.equal(seen["z_o"].cpu(), occlusion_code(lab_o, num_coarse=c, lam=lam))
+    assert (seen["z_o"] >= seen["z_h"]).all() and (seen["z_o"] > seen["z_h"]).any()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ogfr.metrics import (
     Features,
+    RankOptions,
     RankResults,
     evaluate,
     evaluate_distmat,
@@ -148,13 +149,13 @@ def test_bad_evaluate_arguments():
     with pytest.raises(ValueError, match="g_camids: expected 6 ids"):
         evaluate(q, g, **{**ids, "g_camids": [1]})
     with pytest.raises(ValueError, match="chunk_size"):
-        evaluate(q, g, **ids, chunk_size=0)
+        RankOptions(chunk_size=0)
     with pytest.raises(ValueError, match="gallery.global_: feature size"):
         evaluate(q, Features(torch.randn(6, 5), name="gallery"), **ids)
     with pytest.raises(ValueError, match="gallery.parts: missing"):
         evaluate(Features(torch.randn(4, 3), torch.randn(4, 2, 3)), g, **ids)
     with pytest.raises(ValueError, match="ap:"):
-        evaluate(q, g, **ids, ap="interpolated")
+        RankOptions(ap="interpolated")
     with pytest.raises(ValueError, match="q_pids: expected integer ids"):
         evaluate(q, g, **{**ids, "q_pids": [0.5, 1, 2, 3]})
     with pytest.raises(ValueError, match="distmat: contains"):

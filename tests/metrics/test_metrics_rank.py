@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ogfr.metrics import Features, evaluate, evaluate_distmat, evaluate_rank, pairwise_distance
+from ogfr.metrics import Features, RankOptions, evaluate, evaluate_distmat, evaluate_rank, pairwise_distance
 
 # 3 queries x 5 gallery, worked out by hand in the comments.
 D = np.array(
@@ -33,14 +33,14 @@ def test_hand_computed_3x5():
 
 
 def test_hand_computed_trapezoid_ap():
-    res = evaluate_distmat(D, QP, GP, QC, GC, ap="trapezoid")
+    res = evaluate_distmat(D, QP, GP, QC, GC, RankOptions(ap="trapezoid"))
     # q0: hit at 4: (1/4 + 0/3) / 2 = 0.125; q1: hits at 2, 4: ((1/2 + 0) / 2 + (2/4 + 1/3) / 2) / 2
     q1 = ((0.5 + 0.0) / 2 + (0.5 + 1 / 3) / 2) / 2
     assert res.mAP == pytest.approx((0.125 + q1) / 2)
 
 
 def test_camera_filter_off_keeps_same_camera_matches():
-    res = evaluate_distmat(D, QP, GP, QC, GC, camera_filter=False)
+    res = evaluate_distmat(D, QP, GP, QC, GC, RankOptions(camera_filter=False))
     # q0 now also matches g2 (0.2): order g1 g2 g3 g4 g0 -> hits at 2, 5; q1: g4 (0.4) is a hit too:
     # order g2 g1 g0 g4 g3 -> hits at 2, 4, 5
     ap0 = (1 / 2 + 2 / 5) / 2
@@ -56,7 +56,7 @@ def test_junk_gallery_items_are_dropped_and_junk_queries_skipped():
     # q0: kept g3 g4 g0 -> hit at 3; q1: kept g2 g0 g3 -> hit (g3) at 3; q2 has the junk id -> skipped
     assert res.mAP == pytest.approx(1 / 3)
     assert res.num_skipped == 1
-    kept = evaluate_distmat(D, np.array([1, 2, -1]), gp, QC, GC, junk_pid=None)
+    kept = evaluate_distmat(D, np.array([1, 2, -1]), gp, QC, GC, RankOptions(junk_pid=None))
     assert kept.num_skipped == 0  # junk handling off: -1 is an ordinary id (q2 matches g1)
 
 
@@ -66,7 +66,7 @@ def test_all_queries_skipped_is_an_error():
 
 
 def test_max_rank_cuts_the_curve():
-    assert evaluate_distmat(D, QP, GP, QC, GC, max_rank=3).cmc.shape == (3,)
+    assert evaluate_distmat(D, QP, GP, QC, GC, RankOptions(max_rank=3)).cmc.shape == (3,)
     assert evaluate_rank(D, QP, GP, QC, GC, max_rank=50)[0].shape == (5,)
 
 
@@ -85,12 +85,12 @@ def test_chunked_equals_unchunked_and_equals_distmat_path():
     q, g, qp, gp, qc, gc = _random_problem(0)
     full = evaluate_distmat(pairwise_distance(q, g), qp, gp, qc, gc)
     for chunk in (1, 7, None, 1000):
-        res = evaluate(Features(q), Features(g), qp, gp, qc, gc, chunk_size=chunk)
+        res = evaluate(Features(q), Features(g), qp, gp, qc, gc, RankOptions(chunk_size=chunk))
         np.testing.assert_array_equal(res.cmc, full.cmc)
         assert res.mAP == pytest.approx(full.mAP, abs=1e-12)
         assert res.mINP == pytest.approx(full.mINP, abs=1e-12)
     for chunk in (1, 13):
-        res = evaluate_distmat(pairwise_distance(q, g), qp, gp, qc, gc, chunk_size=chunk)
+        res = evaluate_distmat(pairwise_distance(q, g), qp, gp, qc, gc, RankOptions(chunk_size=chunk))
         assert (res.mAP, res.mINP) == (full.mAP, full.mINP)
 
 
@@ -100,8 +100,8 @@ def test_parts_switch_uses_eq25_or_global():
     qf = Features(q, torch.randn(len(q), 3, 16, generator=gen), torch.rand(len(q), 3, generator=gen) > 0.5)
     gf = Features(g, torch.randn(len(g), 3, 16, generator=gen), torch.rand(len(g), 3, generator=gen) > 0.5)
     glob = evaluate(Features(q), Features(g), qp, gp, qc, gc)
-    assert evaluate(qf, gf, qp, gp, qc, gc, use_parts=False).mAP == glob.mAP
-    with_parts = evaluate(qf, gf, qp, gp, qc, gc, chunk_size=9)
+    assert evaluate(qf, gf, qp, gp, qc, gc, RankOptions(use_parts=False)).mAP == glob.mAP
+    with_parts = evaluate(qf, gf, qp, gp, qc, gc, RankOptions(chunk_size=9))
     assert with_parts.settings["distance"] == "eq25"
     assert with_parts.mAP != glob.mAP
 
@@ -119,13 +119,13 @@ def test_properties_map_range_monotone_cmc_permutation_invariance(seed):
     qp, gp = rng.integers(0, 5, nq), rng.integers(0, 5, ng)
     qc, gc = rng.integers(0, 2, nq), rng.integers(0, 2, ng)
     try:
-        res = evaluate_distmat(d, qp, gp, qc, gc, max_rank=10)
+        res = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=10))
     except ValueError:
         return  # no valid query at all: covered by test_all_queries_skipped_is_an_error
     assert 0.0 < res.mAP <= 1.0 and 0.0 < res.mINP <= 1.0
     assert np.all(np.diff(res.cmc) >= 0) and res.cmc[0] >= 0.0 and res.cmc[-1] <= 1.0
     perm = rng.permutation(ng)
-    res_p = evaluate_distmat(d[:, perm], qp, gp[perm], qc, gc[perm], max_rank=10)
+    res_p = evaluate_distmat(d[:, perm], qp, gp[perm], qc, gc[perm], RankOptions(max_rank=10))
     np.testing.assert_array_equal(res.cmc, res_p.cmc)
     assert res_p.mAP == pytest.approx(res.mAP, abs=1e-12)
     assert res_p.mINP == pytest.approx(res.mINP, abs=1e-12)
@@ -149,6 +149,6 @@ def test_result_is_independent_of_query_order():
     q, g, qp, gp, qc, gc = _random_problem(2)
     res = evaluate(Features(q), Features(g), qp, gp, qc, gc)
     p = torch.randperm(len(q), generator=torch.Generator().manual_seed(0))
-    res_p = evaluate(Features(q[p]), Features(g), qp[p], gp, qc[p], gc, chunk_size=5)
+    res_p = evaluate(Features(q[p]), Features(g), qp[p], gp, qc[p], gc, RankOptions(chunk_size=5))
     np.testing.assert_array_equal(res.cmc, res_p.cmc)
     assert res_p.mAP == pytest.approx(res.mAP, abs=1e-12)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ogfr.metrics import Features, evaluate, evaluate_distmat, evaluate_rank, pairwise_distance
+from ogfr.metrics import Features, RankOptions, evaluate, evaluate_distmat, evaluate_rank, pairwise_distance
 
 TOL = 1e-6
 
@@ -69,7 +69,7 @@ def test_agrees_with_torchreid_and_fastreid(seed, torchreid_rank, fastreid_rank)
     assert _valid(d, qp, gp, qc, gc, max_rank)
     cmc_t, map_t = torchreid_rank.evaluate_rank(d, qp, gp, qc, gc, max_rank=max_rank, use_cython=False)
     cmc_f, ap_f, inp_f = fastreid_rank.evaluate_rank(d, qp, gp, qc, gc, max_rank=max_rank, use_cython=False)
-    res = evaluate_distmat(d, qp, gp, qc, gc, max_rank=max_rank, junk_pid=None)
+    res = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=max_rank, junk_pid=None))
     np.testing.assert_allclose(res.cmc, cmc_t, rtol=0, atol=TOL)
     np.testing.assert_allclose(res.cmc, cmc_f, rtol=0, atol=TOL)
     assert abs(res.mAP - map_t) <= TOL and abs(res.mAP - np.mean(ap_f)) <= TOL
@@ -87,7 +87,7 @@ def test_stable_ties_agree_with_a_stable_reference(seed, fastreid_rank, monkeypa
     d, qp, gp, qc, gc = _case(seed)
     monkeypatch.setattr(fastreid_rank, "np", _StableNumpy())
     cmc_f, ap_f, inp_f = fastreid_rank.evaluate_rank(d, qp, gp, qc, gc, max_rank=20, use_cython=False)
-    res = evaluate_distmat(d, qp, gp, qc, gc, max_rank=20, junk_pid=None, ties="stable")
+    res = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=20, junk_pid=None, ties="stable"))
     np.testing.assert_allclose(res.cmc, cmc_f, rtol=0, atol=TOL)
     assert abs(res.mAP - np.mean(ap_f)) <= TOL and abs(res.mINP - np.mean(inp_f)) <= TOL
 
@@ -96,7 +96,7 @@ def test_junk_handling_equals_reference_without_the_junk(fastreid_rank):
     d, qp, gp, qc, gc = _case(0)
     gp[::7] = -1
     qp[0] = -1
-    res = evaluate_distmat(d, qp, gp, qc, gc, max_rank=20)
+    res = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=20))
     keep_g, keep_q = gp != -1, qp != -1
     cmc_f, ap_f, inp_f = fastreid_rank.evaluate_rank(
         d[keep_q][:, keep_g], qp[keep_q], gp[keep_g], qc[keep_q], gc[keep_g], max_rank=20, use_cython=False
@@ -118,7 +118,7 @@ def test_many_float32_ties_deep_in_the_list(fastreid_rank, torchreid_rank):
     dn = d.numpy()
     cmc_t, map_t = torchreid_rank.evaluate_rank(dn, qp, gp, qc, gc, max_rank=50, use_cython=False)
     _, ap_f, inp_f = fastreid_rank.evaluate_rank(dn, qp, gp, qc, gc, max_rank=50, use_cython=False)
-    res = evaluate_distmat(d, qp, gp, qc, gc, junk_pid=None)
+    res = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(junk_pid=None))
     np.testing.assert_array_equal(res.cmc, cmc_t)
     assert abs(res.mAP - map_t) <= TOL and abs(res.mINP - np.mean(inp_f)) <= TOL
 
@@ -129,7 +129,7 @@ def test_evaluate_from_features_agrees_with_reference(fastreid_rank):
     gal = torch.nn.functional.normalize(torch.randn(400, 32, generator=g), dim=1)
     qp, gp = torch.randint(0, 30, (50,), generator=g), torch.randint(0, 30, (400,), generator=g)
     qc, gc = torch.randint(0, 4, (50,), generator=g), torch.randint(0, 4, (400,), generator=g)
-    res = evaluate(Features(q), Features(gal), qp, gp, qc, gc, chunk_size=16)
+    res = evaluate(Features(q), Features(gal), qp, gp, qc, gc, RankOptions(chunk_size=16))
     dn = pairwise_distance(q, gal).numpy()
     cmc_f, ap_f, inp_f = fastreid_rank.evaluate_rank(
         dn, qp.numpy(), gp.numpy(), qc.numpy(), gc.numpy(), max_rank=50, use_cython=False
@@ -150,13 +150,15 @@ def test_cuhk03_single_shot_matches_torchreid(seed, torchreid_rank):
     np.testing.assert_allclose(cmc, cmc_t, rtol=0, atol=TOL)
     assert abs(m - map_t) <= TOL
     # the rich API: seeded, reproducible, same AP as the multi-shot protocol
-    a = evaluate_distmat(d, qp, gp, qc, gc, max_rank=10, junk_pid=None, cuhk03=True, seed=5)
-    b = evaluate_distmat(d, qp, gp, qc, gc, max_rank=10, junk_pid=None, cuhk03=True, seed=5)
-    multi = evaluate_distmat(d, qp, gp, qc, gc, max_rank=10, junk_pid=None)
+    a = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=10, junk_pid=None, cuhk03=True, seed=5))
+    b = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=10, junk_pid=None, cuhk03=True, seed=5))
+    multi = evaluate_distmat(d, qp, gp, qc, gc, RankOptions(max_rank=10, junk_pid=None))
     np.testing.assert_array_equal(a.cmc, b.cmc)
     assert a.mAP == pytest.approx(multi.mAP, abs=1e-12)
     # one gallery image per identity: nothing to sample, the single-shot CMC is the usual one
     ug = np.arange(len(gp))
     uq = np.where(qp < len(gp), qp, 0)
-    one = evaluate_distmat(d, uq, ug, qc, gc + 10, max_rank=10, cuhk03=True)
-    np.testing.assert_array_equal(one.cmc, evaluate_distmat(d, uq, ug, qc, gc + 10, max_rank=10).cmc)
+    one = evaluate_distmat(d, uq, ug, qc, gc + 10, RankOptions(max_rank=10, cuhk03=True))
+    np.testing.assert_array_equal(
+        one.cmc, evaluate_distmat(d, uq, ug, qc, gc + 10, RankOptions(max_rank=10)).cmc
+    )

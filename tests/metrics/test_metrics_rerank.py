@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ogfr.metrics import Features, evaluate, evaluate_distmat, pairwise_distance, re_ranking
+from ogfr.metrics import Features, RankOptions, evaluate, evaluate_distmat, pairwise_distance, re_ranking
 from ogfr.metrics import rerank as rerank_mod
 
 
@@ -79,14 +79,14 @@ def test_evaluate_with_rerank_equals_distmat_rerank():
     gen = torch.Generator().manual_seed(0)
     qp, gp = torch.randint(0, 8, (15,), generator=gen), torch.randint(0, 8, (60,), generator=gen)
     qc, gc = torch.zeros(15, dtype=torch.long), torch.ones(60, dtype=torch.long)
-    a = evaluate(Features(q), Features(g), qp, gp, qc, gc, rerank=True, chunk_size=7)
+    a = evaluate(Features(q), Features(g), qp, gp, qc, gc, RankOptions(rerank=True, chunk_size=7))
     b = evaluate_distmat(
         pairwise_distance(q, g),
         qp,
         gp,
         qc,
         gc,
-        rerank=True,
+        RankOptions(rerank=True),
         q_q_dist=pairwise_distance(q, q),
         g_g_dist=pairwise_distance(g, g),
     )
@@ -103,4 +103,4 @@ def test_rerank_bad_input():
     with pytest.raises(ValueError, match="lambda_value"):
         re_ranking(qg, qq, gg, lambda_value=2.0)
     with pytest.raises(ValueError, match="q_q_dist, g_g_dist"):
-        evaluate_distmat(qg, [0, 1], [0, 1, 2], [0, 0], [1, 1, 1], rerank=True)
+        evaluate_distmat(qg, [0, 1], [0, 1, 2], [0, 0], [1, 1, 1], RankOptions(rerank=True))

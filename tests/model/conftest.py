@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.model import OGFR, OGFRConfig
 
 
@@ -27,7 +28,7 @@ def make_batch(cfg: OGFRConfig, b: int = 8, num_cameras: int = 2, seed: int = 0)
 
 @pytest.fixture
 def tiny_cfg() -> OGFRConfig:
-    return OGFRConfig.tiny()
+    return preset_model("tiny")
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ import pytest
 import torch
 from torch import nn
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
 from ogfr.metrics.erasing import roc_auc
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 from ogfr.model.oa_vit import semantic_correlation
 from ogfr.model.outputs import TrainOutput, ViewOutput
 
@@ -77,7 +78,9 @@ def _episode(model: OGFR, part_tokens: nn.Parameter, g: torch.Generator):
 def _train_agent(loss_cfg: LossConfig, episodes: int = 1, sabotage=None) -> tuple[float, float, bool]:
     """(noise AUC before, after, whether the part tokens moved) of the teacher's agent."""
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(embed_dim=DIM, image_size=(64, 32), agent_episodes=episodes)  # 8 x 4 = 32 patches
+    cfg = preset_model(
+        "tiny", embed_dim=DIM, image_size=(64, 32), agent_episodes=episodes
+    )  # 8 x 4 = 32 patches
     model = OGFR(cfg, NUM_IDS, 1)
     _hand_set_teacher(model)
     with torch.no_grad():
@@ -125,7 +128,7 @@ def test_the_agent_learns_to_erase_the_patches_that_hurt(reward_baseline, episod
 def test_erasing_distractors_raises_the_true_class_probability() -> None:
     """The premise of the setting, checked on the hand-set teacher without any learning."""
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(embed_dim=DIM, image_size=(64, 32))
+    cfg = preset_model("tiny", embed_dim=DIM, image_size=(64, 32))
     model = OGFR(cfg, NUM_IDS, 1)
     _hand_set_teacher(model)
     with torch.no_grad():

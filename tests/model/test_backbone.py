@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.model import OGFRConfig
 from ogfr.model.oa_vit import OAViT, part_map_logits, semantic_correlation, visibility_from_maps
 from ogfr.model.vit import resize_pos_embed
@@ -21,7 +22,7 @@ def _inputs(cfg: OGFRConfig, b: int = 2, seed: int = 0):
     [((256, 128), 16, 12, 210), ((64, 32), 8, 8, 32), ((64, 32), 8, 6, 50), ((96, 48), 16, 12, 21)],
 )
 def test_token_group_shapes(size, patch, stride, n) -> None:
-    cfg = OGFRConfig.tiny(image_size=size, patch_size=patch, stride=stride, embed_dim=32, depth=1)
+    cfg = preset_model("tiny", image_size=size, patch_size=patch, stride=stride, embed_dim=32, depth=1)
     net = OAViT(cfg, num_cameras=3).eval()
     out = net(*_inputs(cfg))
     assert out["global"].shape == (2, 32)
@@ -31,7 +32,7 @@ def test_token_group_shapes(size, patch, stride, n) -> None:
 
 
 def test_plain_vit_tokens_and_conv_stem() -> None:
-    cfg = OGFRConfig.tiny(oavit=False, fep="none", patch_embed="conv")
+    cfg = preset_model("tiny", oavit=False, fep="none", patch_embed="conv")
     out = OAViT(cfg, 1).eval()(*_inputs(cfg))
     assert out["parts"].shape == (2, 0, 64) and out["patches"].shape == (2, 32, 64)
 
@@ -51,7 +52,7 @@ def test_pos_embed_resize_identity_and_grid() -> None:
 
 
 def test_occlusion_embedding_depends_on_z_only_through_its_row() -> None:
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     net = OAViT(cfg, 2).eval()
     img, z, cam = _inputs(cfg, b=1)
     z1 = torch.tensor([[1, 0, 1, 0]])
@@ -67,14 +68,14 @@ def test_occlusion_embedding_depends_on_z_only_through_its_row() -> None:
 
 
 def test_gamma1_zero_removes_occlusion_effect() -> None:
-    cfg = OGFRConfig.tiny(gamma1=0.0)
+    cfg = preset_model("tiny", gamma1=0.0)
     net = OAViT(cfg, 2).eval()
     img, z, cam = _inputs(cfg, b=1)
     assert torch.allclose(net(img, z, cam)["global"], net(img, torch.ones_like(z), cam)["global"])
 
 
 def test_camera_embedding() -> None:
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     net = OAViT(cfg, 3).eval()
     img, z, _ = _inputs(cfg, b=1)
     c0 = net(img, z, torch.tensor([0]))["global"]
@@ -82,17 +83,17 @@ def test_camera_embedding() -> None:
     assert not torch.allclose(c0, net(img, z, torch.tensor([2]))["global"])
     with pytest.raises(ValueError, match=r"camid out of range: got \[3\].*3 cameras"):
         net(img, z, torch.tensor([3]))
-    shared = OAViT(OGFRConfig.tiny(unknown_camera=True), 3).eval()
+    shared = OAViT(preset_model("tiny", unknown_camera=True), 3).eval()
     assert shared.cam_embed.shape == (4, 64)
     unseen = shared(img, z, torch.tensor([7]))["global"]
     assert torch.equal(unseen, shared(img, z, torch.tensor([-1]))["global"])  # both map to the shared row
     assert not torch.allclose(unseen, shared(img, z, torch.tensor([0]))["global"])
-    off = OAViT(OGFRConfig.tiny(camera_embed=False), 3).eval()
+    off = OAViT(preset_model("tiny", camera_embed=False), 3).eval()
     assert torch.equal(off(img, z, torch.tensor([0]))["global"], off(img, z, torch.tensor([2]))["global"])
 
 
 def test_bad_image_and_code_shapes() -> None:
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     net = OAViT(cfg, 2)
     img, z, cam = _inputs(cfg)
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 64, 32\)"):

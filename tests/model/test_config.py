@@ -1,20 +1,25 @@
-"""OGFRConfig: presets, eq. 4 grid sizes, validation errors, dict round trip."""
+"""OGFRConfig: the YAML presets' models, eq. 4 grid sizes, validation errors, dict round trip."""
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
-from ogfr.model import PRESETS, OGFRConfig
+from ogfr.engine.config import preset_model
+from ogfr.model import OGFRConfig
+from ogfr.model.config import _CHOICES, DecoderKind, FepPlacement, MaskKind, PatchEmbedKind
 
 
 def test_paper_preset_patch_count_eq4() -> None:
-    cfg = OGFRConfig.vit_base()
+    cfg = preset_model("paper/_base")
+    assert cfg == OGFRConfig()  # the dataclass defaults are the paper's setting
     assert (cfg.embed_dim, cfg.depth, cfg.num_heads) == (768, 12, 12)
     assert cfg.image_size == (256, 128) and cfg.stride == 12 and cfg.patch_embed == "overlap"
     assert cfg.qkv_bias and cfg.ln_eps == 1e-6 and cfg.drop_path == 0.1
     assert cfg.grid_size == (21, 10)  # floor((256+12-16)/12) x floor((128+12-16)/12)
     assert cfg.num_patches == 210
-    assert OGFRConfig.vit_base(stride=11).num_patches == 22 * 11  # TransReID's Occluded-Duke stride
+    assert preset_model("paper/_base", stride=11).num_patches == 22 * 11  # TransReID's Occluded-Duke stride
 
 
 @pytest.mark.parametrize(
@@ -27,11 +32,11 @@ def test_paper_preset_patch_count_eq4() -> None:
     ],
 )
 def test_grid_size(size: tuple[int, int], patch: int, stride: int, grid: tuple[int, int]) -> None:
-    assert OGFRConfig.tiny(image_size=size, patch_size=patch, stride=stride).grid_size == grid
+    assert preset_model("tiny", image_size=size, patch_size=patch, stride=stride).grid_size == grid
 
 
 def test_conv_stem_grid_and_demo_preset() -> None:
-    cfg = OGFRConfig.demo()
+    cfg = preset_model("demo")
     assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.image_size, cfg.patch_embed) == (
         128,
         4,
@@ -40,18 +45,26 @@ def test_conv_stem_grid_and_demo_preset() -> None:
         "conv",
     )
     assert cfg.grid_size == (8, 4)  # 128x64 / 16
+    assert not cfg.camera_embed  # configs/demo.yaml turns the SIE camera embedding off
 
 
 def test_presets_by_name_and_overrides() -> None:
-    assert set(PRESETS) == {"vit_base", "vit_small", "tiny", "demo"}
-    cfg = OGFRConfig.preset("vit_small", num_coarse=2)
+    cfg = preset_model("vit_small", num_coarse=2)
     assert cfg.embed_dim == 384 and cfg.num_heads == 6 and cfg.num_coarse == 2
-    with pytest.raises(ValueError, match="unknown model preset 'huge'"):
-        OGFRConfig.preset("huge")
+    assert cfg.depth == 12 and cfg.image_size == (256, 128)  # the paper's setting otherwise
+    with pytest.raises(FileNotFoundError, match="preset 'huge'"):
+        preset_model("huge")
+    with pytest.raises(ValueError, match="depth must be a positive integer"):
+        preset_model("tiny", depth=0)
+
+
+def test_choices_are_the_literal_types() -> None:
+    kinds = {"patch_embed": PatchEmbedKind, "fep": FepPlacement, "mask": MaskKind, "decoder": DecoderKind}
+    assert {name: typing.get_args(kind) for name, kind in kinds.items()} == _CHOICES
 
 
 def test_dict_round_trip_and_unknown_keys() -> None:
-    cfg = OGFRConfig.tiny(mask="random", decoder="conventional")
+    cfg = preset_model("tiny", mask="random", decoder="conventional")
     d = cfg.to_dict()
     assert d["image_size"] == [64, 32]
     assert OGFRConfig.from_dict(d) == cfg
@@ -81,11 +94,13 @@ def test_dict_round_trip_and_unknown_keys() -> None:
 )
 def test_validation_errors(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        OGFRConfig.tiny(**overrides)
+        preset_model("tiny", **overrides)
 
 
 def test_switch_helpers() -> None:
-    assert OGFRConfig.tiny(fep="both").fep_in("teacher") and OGFRConfig.tiny(fep="both").fep_in("student")
-    assert not OGFRConfig.tiny(fep="teacher").fep_in("student")
-    assert OGFRConfig.tiny(oavit=False, fep="none").num_part_features == 0
-    assert OGFRConfig.tiny().num_part_features == 8
+    assert preset_model("tiny", fep="both").fep_in("teacher") and preset_model("tiny", fep="both").fep_in(
+        "student"
+    )
+    assert not preset_model("tiny", fep="teacher").fep_in("student")
+    assert preset_model("tiny", oavit=False, fep="none").num_part_features == 0
+    assert preset_model("tiny").num_part_features == 8

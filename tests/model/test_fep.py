@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 from ogfr.model.fep import FEP, FixLayer, MHSAFix, bernoulli_log_prob
 
 from .conftest import make_batch
@@ -14,7 +15,7 @@ from .conftest import make_batch
 
 def test_mhsa_fix_fixed_tokens_ignore_patches() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     num_fixed = 1 + cfg.num_parts
     for layer in (MHSAFix(64, 2), FixLayer(cfg)):
         args = (num_fixed,)
@@ -42,7 +43,7 @@ def test_mhsa_fix_fixed_output_is_projected_value() -> None:
 
 def test_erased_patches_are_replaced_before_the_decoder() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).eval()
     n, num_fixed = cfg.num_patches, 1 + cfg.num_parts
     tokens = torch.randn(2, num_fixed + n, 64)
@@ -65,7 +66,7 @@ def test_erased_patches_are_replaced_before_the_decoder() -> None:
 
 
 def test_background_mask_uses_labels_then_prediction() -> None:
-    cfg = OGFRConfig.tiny(mask="background")
+    cfg = preset_model("tiny", mask="background")
     fep = FEP(cfg)
     state = torch.zeros(1, 4, 9)
     state[0, :, 0] = 1.0  # every patch looks most like the background
@@ -97,7 +98,7 @@ def test_agent_gradient_only_from_reinforce(tiny_cfg) -> None:
 
 def test_positive_reward_raises_log_prob_of_taken_actions() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).train()
     state = torch.randn(4, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
@@ -113,7 +114,7 @@ def test_positive_reward_raises_log_prob_of_taken_actions() -> None:
 
 
 def test_agent_eval_is_deterministic_threshold() -> None:
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     fep = FEP(cfg).eval()
     state = torch.randn(2, cfg.num_patches, cfg.num_parts + 1)
     out = fep.decide(state, None)
@@ -130,7 +131,7 @@ def test_bernoulli_log_prob_hand_computed() -> None:
 
 def test_agent_bias_and_several_sampled_masks() -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(agent_bias=-1.0, agent_episodes=3)
+    cfg = preset_model("tiny", agent_bias=-1.0, agent_episodes=3)
     model = OGFR(cfg, num_classes=4, num_cameras=2)
     assert model.teacher.fep.agent.fc.bias.item() == -1.0  # m starts near sigmoid(-1) = 0.27
     out = model.forward_train(make_batch(cfg)).f_hp
@@ -139,12 +140,12 @@ def test_agent_bias_and_several_sampled_masks() -> None:
     assert not torch.equal(out.episode_logits[:, 1], out.episode_logits[:, 2])  # other masks, other scores
     assert 0.5 < 1 - out.keep.float().mean() < 0.95  # with m ~ 0.27 most patches are erased
     with pytest.raises(ValueError, match="agent_episodes"):
-        OGFRConfig.tiny(agent_episodes=0)
+        preset_model("tiny", agent_episodes=0)
 
 
 def test_an_agent_that_has_not_started_erases_nothing(tiny_cfg, tiny_model) -> None:
     batch = make_batch(tiny_cfg)
     idle = tiny_model.forward_train(batch, agent=False).f_hp
     assert idle.keep is None and idle.logprob is None and idle.base_logits is None
-    background = OGFR(OGFRConfig.tiny(mask="background"), 4, 2)
+    background = OGFR(preset_model("tiny", mask="background"), 4, 2)
     assert background.forward_train(batch, agent=False).f_hp.keep is not None  # only the agent waits

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import (
     LossConfig,
     OGFRCriterion,
@@ -18,7 +19,7 @@ from ogfr.losses import (
     reward,
     triplet_loss,
 )
-from ogfr.model import OGFR, OGFRConfig
+from ogfr.model import OGFR
 from ogfr.model.outputs import BranchOutput, TrainOutput, ViewOutput
 
 from .conftest import make_batch
@@ -159,7 +160,7 @@ def test_criterion_state_round_trip(tiny_cfg, tiny_model) -> None:
 
 
 def test_single_branch_losses() -> None:
-    cfg = OGFRConfig.tiny(kd=False, fep="none", oavit=False)
+    cfg = preset_model("tiny", kd=False, fep="none", oavit=False)
     model = OGFR(cfg, 4, 2)
     batch = make_batch(cfg)
     out = OGFRCriterion(LossConfig(), cfg)(model.forward_train(batch), batch)
@@ -175,6 +176,41 @@ def test_triplet_under_bf16_autocast_matches_float32() -> None:
         low = triplet_loss(feats, pid)
     assert low.dtype == torch.float32
     assert low.item() == pytest.approx(triplet_loss(feats, pid).item(), abs=1e-6)
+
+
+def _hand_outputs() -> TrainOutput:
+    """A two-branch TrainOutput small enough to compute the losses by hand: B = 2, K = 1, N = 1, D = 2,
+    P = 2 identities; no part maps and no agent (no L_mask, no REINFORCE)."""
+    t = torch.tensor
+    hp_tokens = t([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], [[0.0, 3.0], [1.0, 1.0], [0.0, 0.0]]])
+    op_tokens = t([[[1.0, 1.0], [0.0, 1.0], [1.0, 2.0]], [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]])
+
+    def branch(tokens: torch.Tensor, logits: torch.Tensor) -> BranchOutput:
+        return BranchOutput(tokens=tokens, global_feat=tokens[:, 0], parts=tokens[:, 1:2], logits=logits)
+
+    log3 = math.log(3.0)
+    hp = branch(hp_tokens, t([[[log3, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, log3]]]))
+    op = branch(op_tokens, t([[[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]))
+    view = ViewOutput(global_feat=t([[0.0, 1.0], [1.0, 0.0]]), part_logits=None, en_logits=torch.zeros(2, 2))
+    return TrainOutput(f_h=view, f_o=view, f_hp=hp, f_op=op)
+
+
+def test_eq17_mse_and_eq19_kd_by_hand() -> None:
+    cfg = preset_model("tiny")
+    out = _hand_outputs()
+    batch = {"pid": torch.tensor([0, 1])}
+    terms = OGFRCriterion(LossConfig(mask_loss=False), cfg)(out, batch)
+    # eq. 17: squared differences (1, 0, 1 | 4, 1, 0 over the 12 elements) = 7, mean over the elements
+    assert terms["mse"].item() == pytest.approx(7 / 12)
+    # eq. 19: the student's logits are uniform: L_id = log 2 for every feature; the teacher's rows are
+    # (3/4, 1/4) twice and uniform twice: KL = (1/4 log(1/2) + 3/4 log(3/2)) for half of the 4 features
+    kl_row = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
+    assert terms["kd"].item() == pytest.approx(0.3 * math.log(2) + 0.4 * kl_row / 2, abs=1e-6)
+    no_kl = OGFRCriterion(LossConfig(mask_loss=False, kl=False), cfg)(out, batch)
+    assert no_kl["kd"].item() == pytest.approx(0.3 * math.log(2), abs=1e-6)  # the ID term of eq. 19 stays
+    for key in ("mse", "cos", "en", "tr", "teacher_id"):
+        assert torch.equal(no_kl[key], terms[key]), key
+    assert (terms["total"] - no_kl["total"]).item() == pytest.approx(0.4 * kl_row / 2, abs=1e-6)
 
 
 def _agent_branch(
@@ -212,7 +248,7 @@ def _agent_branch(
     ],
 )
 def test_reinforce_term_by_hand_for_each_reward_baseline(kind, episodes, expected_rewards) -> None:
-    cfg = OGFRConfig.tiny(agent_episodes=episodes)
+    cfg = preset_model("tiny", agent_episodes=episodes)
     crit = OGFRCriterion(LossConfig(reward_baseline=kind, mse=False, cos=False, kd=False), cfg)
     p_masked = [[0.5, 0.3][:episodes], [0.4, 0.6][:episodes]]
     logprob = [[-1.0, -2.0][:episodes], [-3.0, -4.0][:episodes]]
@@ -233,6 +269,6 @@ def test_reinforce_term_by_hand_for_each_reward_baseline(kind, episodes, expecte
 
 def test_episode_baseline_needs_several_masks_and_kind_is_checked() -> None:
     with pytest.raises(ValueError, match="agent_episodes >= 2"):
-        OGFRCriterion(LossConfig(reward_baseline="episodes"), OGFRConfig.tiny())
+        OGFRCriterion(LossConfig(reward_baseline="episodes"), preset_model("tiny"))
     with pytest.raises(ValueError, match="reward_baseline"):
         LossConfig(reward_baseline="mean")

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
 from ogfr.model import OGFR, OGFRConfig
 from ogfr.model.outputs import BranchOutput, TrainOutput
@@ -47,7 +48,7 @@ def test_student_inference_same_in_train_and_eval_and_without_teacher(tiny_cfg, 
 
 
 def test_drop_path_only_in_training() -> None:
-    cfg = OGFRConfig.tiny(drop_path=0.5, depth=4)
+    cfg = preset_model("tiny", drop_path=0.5, depth=4)
     model = OGFR(cfg, 4, 2)
     batch = make_batch(cfg, b=4)
     torch.manual_seed(0)
@@ -95,7 +96,7 @@ AGENT = {"keep", "agent_logits", "logprob", "episode_logits", "base_logits"}
     ],
 )
 def test_train_outputs_are_typed_with_the_same_fields_whatever_the_switches(overrides, expected) -> None:
-    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
     out = OGFR(cfg, 4, 2).forward_train(make_batch(cfg))
     assert isinstance(out, TrainOutput)
     assert [f.name for f in dataclasses.fields(out)] == ["f_h", "f_o", "f_hp", "f_op"]
@@ -156,7 +157,7 @@ LOSS_ABLATIONS = [
 )
 def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny(**{**MICRO, **overrides})
+    cfg = preset_model("tiny", **{**MICRO, **overrides})
     _train_step(cfg, LossConfig())
 
 
@@ -165,7 +166,7 @@ def test_every_ablation_builds_and_trains_a_step(overrides) -> None:
 )
 def test_every_loss_switch_trains_a_step(overrides) -> None:
     torch.manual_seed(0)
-    _train_step(OGFRConfig.tiny(**MICRO), LossConfig(**overrides))
+    _train_step(preset_model("tiny", **MICRO), LossConfig(**overrides))
 
 
 def _train_step(cfg: OGFRConfig, loss_cfg: LossConfig) -> None:
@@ -188,6 +189,32 @@ def test_erasing_mask_for_figures(tiny_cfg, tiny_model) -> None:
     batch = make_batch(tiny_cfg, b=2)
     m = tiny_model.eval().erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
     assert m.shape == (2, 8, 4) and ((m >= 0) & (m <= 1)).all()
-    plain = OGFR(OGFRConfig.tiny(mask="random"), 4, 2)
+    plain = OGFR(preset_model("tiny", mask="random"), 4, 2)
     with pytest.raises(ValueError, match="no erasing-mask agent"):
         plain.erasing_mask(batch["img_h"], batch["z_h"], batch["camid"])
+
+
+def test_teacher_sees_the_holistic_view_and_the_student_the_occluded_one(tiny_cfg) -> None:
+    """F_h / F_hp come from (img_h, z_h) only and F_o / F_op from (img_o, z_o) only; the student of
+    training is the inference path on the occluded input (eval mode: no sampling, BN running stats)."""
+    torch.manual_seed(0)
+    model = OGFR(tiny_cfg, num_classes=4, num_cameras=2).eval()
+    batch = make_batch(tiny_cfg, b=4)
+    batch["z_h"] = torch.randint(0, 2, batch["z_o"].shape, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(batch["z_h"], batch["z_o"])
+    with torch.no_grad():
+        out = model.forward_train(batch)
+        student = model(batch["img_o"], batch["z_o"], batch["camid"])
+        teacher_in = model.backbone(batch["img_h"], batch["z_h"], batch["camid"])
+        holistic = {**batch, "img_o": batch["img_h"], "z_o": batch["z_h"]}  # both views holistic
+        occluded = {**batch, "img_h": batch["img_o"], "z_h": batch["z_o"]}  # both views occluded
+        out_h, out_o = model.forward_train(holistic), model.forward_train(occluded)
+    assert torch.allclose(out.f_op.global_feat, student["global"], atol=1e-5)
+    assert torch.allclose(out.f_op.parts, student["parts"], atol=1e-5)
+    assert torch.allclose(out.f_o.global_feat, out_o.f_o.global_feat, atol=1e-5)
+    assert torch.allclose(out.f_h.global_feat, teacher_in["global"], atol=1e-5)
+    # the teacher's output depends on the holistic view alone, the student's on the occluded view alone
+    assert torch.allclose(out.f_hp.tokens, out_h.f_hp.tokens, atol=1e-5)
+    assert torch.allclose(out.f_op.tokens, out_o.f_op.tokens, atol=1e-5)
+    assert not torch.allclose(out.f_hp.tokens, out_o.f_hp.tokens, atol=1e-3)
+    assert not torch.allclose(out.f_op.tokens, out_h.f_op.tokens, atol=1e-3)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ogfr.data import load_dataset
+from ogfr.engine.config import preset_model
 from ogfr.losses import LossConfig, OGFRCriterion
 from ogfr.model import OGFR, OGFRConfig
 from ogfr.parsing import occlusion_code
@@ -65,7 +66,7 @@ def _rank1(model: OGFR, batch: dict[str, torch.Tensor]) -> float:
 
 def test_tiny_ogfr_overfits_eight_identities(synth_root) -> None:
     torch.manual_seed(0)
-    cfg = OGFRConfig.tiny()
+    cfg = preset_model("tiny")
     batch = _load(synth_root, cfg)
     assert int(batch["pid"].max()) + 1 == 8 and len(batch["pid"]) >= 32
     model = OGFR(cfg, num_classes=8, num_cameras=int(batch["camid"].max()) + 1)

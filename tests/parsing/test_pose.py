@@ -140,3 +140,16 @@ def test_grey_and_rgba_real_photo(real_photos, backend, tmp_path):
     results = backend.parse([tmp_path / "grey.png", tmp_path / "rgba.png"])
     assert [r.status for r in results] == ["ok", "ok"]
     assert occlusion_code(np.stack([r.labels for r in results])).tolist() == [[0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_parallel_interpreters_give_the_same_labels_in_order(real_photos):
+    import pickle
+
+    _, images = _crops(real_photos, 12)
+    images = images + [np.full((40, 20, 3), 128, np.uint8)]  # a blank one: no person, in its place
+    one = P.PoseBackend((64, 32), cfg=P.PoseConfig(workers=1)).parse_images(images)
+    two = P.PoseBackend((64, 32), cfg=P.PoseConfig(workers=2, batch_size=2))
+    many = pickle.loads(pickle.dumps(two)).parse_images(images)  # picklable, threads rebuilt on use
+    assert [r.status for r in one] == [r.status for r in many] and one[-1].status == "no_person"
+    assert all(np.array_equal(a.labels, b.labels) for a, b in zip(one, many, strict=True))
+    assert two.config() == P.PoseConfig().labels_config()  # speed settings are not label settings

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from ogfr import fetch
 from ogfr.parsing import pose_model
 
 
@@ -36,6 +37,6 @@ def test_fetch_keeps_a_verified_copy_without_pip(tmp_path, monkeypatch):
     def no_pip(*args, **kwargs):
         raise AssertionError("pip must not run when the model is already there")
 
-    monkeypatch.setattr(pose_model.subprocess, "run", no_pip)
+    monkeypatch.setattr(fetch.subprocess, "run", no_pip)
     assert pose_model.fetch() == target
     assert pose_model.main(["fetch", "--quiet"]) == 0

@@ -14,10 +14,11 @@ NUM_CAMERAS = 3
 
 
 def make_model(seed: int = 0):
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
 
     torch.manual_seed(seed)
-    return OGFR(OGFRConfig.tiny(), num_classes=5, num_cameras=NUM_CAMERAS).eval()
+    return OGFR(preset_model("tiny"), num_classes=5, num_cameras=NUM_CAMERAS).eval()
 
 
 def write_checkpoint(path: Path, model) -> Path:

@@ -35,12 +35,13 @@ def test_export_bad_out(tiny_model, tmp_path):
 
 
 def test_baseline_without_parts_exports_and_searches(tmp_path):
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
     from ogfr.search.embed import Embedder
     from ogfr.search.ranking import exact_topk
 
     torch.manual_seed(0)
-    model = OGFR(OGFRConfig.tiny(oavit=False, kd=False, fep="none"), num_classes=5, num_cameras=2).eval()
+    model = OGFR(preset_model("tiny", oavit=False, kd=False, fep="none"), num_classes=5, num_cameras=2).eval()
     path = export_onnx(model, tmp_path / "baseline.onnx")
     assert [i.name for i in onnx.load(str(path)).graph.input] == ["img", "camid"]  # z is unused: dropped
     assert verify_onnx(model, path) < 1e-4

@@ -81,12 +81,13 @@ def test_erasing_figure_with_ground_truth(tmp_path):
 def test_erasing_figure_for_synthetic_images_shows_the_ground_truth(synth_root, tmp_path):
     import torch
 
-    from ogfr.model import OGFR, OGFRConfig
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
     from ogfr.search.embed import Embedder
     from ogfr.search.figures import erasing_figure_for
 
     torch.manual_seed(0)
-    model = OGFR(OGFRConfig.tiny(), num_classes=4, num_cameras=3).eval()
+    model = OGFR(preset_model("tiny"), num_classes=4, num_cameras=3).eval()
     images = sorted((synth_root / "bounding_box_test").glob("*.jpg"))[:2]
     out = erasing_figure_for(Embedder(model, occlusion="visible"), images, tmp_path / "e.png")
     assert Image.open(out).size == erasing_figure_size(2, truth=True)

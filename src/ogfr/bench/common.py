@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +14,14 @@ import torch
 from torch import nn
 
 Size = Literal["vit_base", "vit_small", "demo", "tiny"]
-SIZES: tuple[str, ...] = ("vit_base", "vit_small", "demo", "tiny")
+SIZES: tuple[str, ...] = typing.get_args(Size)
+# The YAML preset in configs/ whose model section each size is.
+SIZE_PRESETS: dict[str, str] = {
+    "vit_base": "paper/_base",
+    "vit_small": "vit_small",
+    "demo": "demo",
+    "tiny": "tiny",
+}
 # Table 4's first row: one plain-ViT branch (cls + patch tokens, SIE), one BNNeck, ID + triplet losses.
 BASELINE_SWITCHES: dict[str, Any] = {"oavit": False, "fep": "none", "kd": False}
 # The paper's Table 9 (ViT-B/16, Occluded-Duke, one GTX 1080Ti).
@@ -24,16 +32,12 @@ PAPER_TABLE9 = {
 
 
 def model_config(size: str, **overrides: Any):
-    """The ``OGFRConfig`` preset ``size`` with field overrides (e.g. ``stride=11``, ``kd=False``)."""
+    """The model of preset ``size`` (``SIZE_PRESETS``) with field overrides (e.g. ``stride=11``)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
-    from ogfr.model import OGFRConfig
+    from ogfr.engine.config import preset_model
 
-    preset = getattr(OGFRConfig, size, None)
-    if preset is None:
-        raise ValueError(f"OGFRConfig has no preset {size!r}")
-    cfg = preset()
-    return dataclasses.replace(cfg, **overrides) if overrides else cfg
+    return preset_model(SIZE_PRESETS[size], **overrides)
 
 
 def build_model(cfg, num_classes: int, num_cameras: int) -> nn.Module:

@@ -22,16 +22,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("ogfr.cli.index", "index a gallery of person crops with a trained model"),
     "search": ("ogfr.cli.search", "search an index with occluded query images"),
     "show": ("ogfr.cli.show", "write figures: parsing, ranked, visibility, erasing"),
+    "serve": ("ogfr.cli.serve", "a local web page to search an index (upload or click a query)"),
     "export": ("ogfr.cli.export", "export the student branch to ONNX"),
     "bench": ("ogfr.cli.bench", "measure parameters, FLOPs, speed and memory"),
     "ablate": ("ogfr.cli.ablate", "run the ablation study of the paper's tables on the synthetic benchmark"),
 }
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: options and positionals may be intermixed, so ``ogfr train --config c a=b
+    --out X c=d`` takes both overrides (argparse's ``parse_intermixed_args``; plain parsing for a command
+    with subcommands of its own, which intermixed parsing does not support)."""
+
+    _intermixed = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._subparsers is not None or self._intermixed:
+            return super().parse_known_args(args, namespace)
+        self._intermixed = True  # parse_known_intermixed_args calls parse_known_args itself
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ogfr", description="Occluded person re-identification with OGFR.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)

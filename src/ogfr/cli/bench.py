@@ -18,10 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         choices=SIZES,
         default=None,
-        help="model preset (default: vit_base for cost, demo for speed and memory)",
+        help="model of a YAML preset: vit_base = configs/paper/_base.yaml, the others configs/<size>.yaml "
+        "(default: vit_base for cost, demo for speed and memory)",
     )
     parser.add_argument(
-        "--stride", type=int, default=None, help="cost: patch stride (paper 12; TransReID 11)"
+        "--stride",
+        type=int,
+        default=None,
+        help="cost: patch stride (paper/_base.yaml 12; Occluded-Duke 11, as TransReID)",
     )
     parser.add_argument("--num-classes", type=int, default=702, help="cost: training identities (702 = Duke)")
     parser.add_argument("--num-cameras", type=int, default=8, help="cost: cameras (8 = Duke)")

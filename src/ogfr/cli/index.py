@@ -1,4 +1,8 @@
-"""`ogfr index`: extract student features of a gallery of person crops into a searchable index."""
+"""`ogfr index`: extract student features of a gallery of person crops into a searchable index.
+
+Under ``torchrun --nproc_per_node N -m ogfr index ...`` the batches are shared out over the N processes
+and rank 0 writes the same index one process would (see ``ogfr.search.build.build_index``).
+"""
 
 from __future__ import annotations
 
@@ -21,32 +25,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source of the occlusion code z: pose parsing, z=0 (all visible), or auto (pose if available)",
     )
     parser.add_argument("--camera", type=int, default=0, help="camera id given to the model (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "auto"),
+        help="cpu (default), cuda (GPU LOCAL_RANK under torchrun, else GPU 0) or auto",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ogfr.engine import dist
     from ogfr.search.build import build_index
     from ogfr.search.embed import Embedder
 
-    embedder = Embedder.from_checkpoint(
-        args.checkpoint,
-        device=args.device,
-        occlusion=args.occlusion,
-        camid=args.camera,
-        batch_size=args.batch_size,
-    )
-    report = build_index(
-        embedder,
-        args.images,
-        args.out,
-        append=args.append,
-        root=args.root,
-        progress=not args.no_progress,
-        info={"checkpoint": str(Path(args.checkpoint).resolve())},
-    )
+    ranks = dist.init_distributed(args.device)  # torchrun: one process per rank, gloo on CPU, nccl on CUDA
+    try:
+        embedder = Embedder.from_checkpoint(
+            args.checkpoint,
+            device=ranks.device,
+            occlusion=args.occlusion,
+            camid=args.camera,
+            batch_size=args.batch_size,
+        )
+        report = build_index(
+            embedder,
+            args.images,
+            args.out,
+            append=args.append,
+            root=args.root,
+            progress=not args.no_progress,
+            info={"checkpoint": str(Path(args.checkpoint).resolve())},
+            ranks=ranks,
+        )
+    finally:
+        dist.cleanup(ranks)
+    if not ranks.is_main:
+        return 0
     print(
         f"index {args.out}: {len(report.index)} image(s) ({report.added} added, {report.already} already there), "
         f"occlusion code from {embedder.occlusion!r}, camera {embedder.camid}"

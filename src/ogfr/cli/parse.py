@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         default="auto",
-        help="layout: market1501, dukemtmc, occluded_duke, p_dukemtmc, occluded_reid, msmt17, folder, synthetic, "
+        help="layout: market1501, dukemtmc, occluded_duke, p_dukemtmc, occluded_reid, msmt17, cuhk01, folder, synthetic, "
         "or images (every image file under --dataset); auto = synthetic when synth.json is there, else market1501",
     )
     parser.add_argument(
@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="images per backend call")
     parser.add_argument("--model", type=Path, default=None, help="pose: pose_landmark_full.tflite path")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="pose: interpreters in parallel threads (default: one per core)",
+    )
     parser.add_argument("--masks", type=Path, default=None, help="files: mask folder mirroring the data set")
     parser.add_argument(
         "--masks-format", choices=("pifpaf", "plain"), default=None, help="files: mask format"

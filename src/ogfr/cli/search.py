@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,12 @@ def load_for_index(args: argparse.Namespace):
     from ogfr.search.index import Index
 
     index = Index.open(args.index)
+    if not index.complete:
+        print(
+            f"warning: index {args.index} is incomplete (an `ogfr index` run did not finish); searching the "
+            f"{len(index)} image(s) it holds. Rerun the same `ogfr index` command to complete it.",
+            file=sys.stderr,
+        )
     checkpoint = args.checkpoint or index.info.get("checkpoint")
     if not checkpoint:
         raise ValueError(f"index {args.index} does not record its checkpoint: pass --checkpoint")

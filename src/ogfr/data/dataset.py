@@ -20,19 +20,24 @@ from ogfr.parts import SCENE_OCCLUDER
 log = logging.getLogger(__name__)
 
 LabelSource = Callable[[Sample], "np.ndarray | None"]
+_Resized = tuple[Sample, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
 
 
 class ReIDDataset(Dataset):
     """Items: ``img`` (3, H, W) float, ``labels`` (h, w) int64 (all -1 without a label source), ``pid``,
-    ``camid``, ``index``, ``path``; with ``occlusion`` also ``img_o``, ``labels_o``, ``occ_mask`` (H, W).
-    With a ``scene`` source (ground-truth scene labels, `ogfr.data.truth`) also ``scene`` (h, w) int64 (all
-    -1 for an image without one) and, with ``occlusion``, ``scene_o`` where the pasted obstacle is an
-    occluder.
+    ``camid``, ``index``, ``path``, ``substituted``; with ``occlusion`` also ``img_o``, ``labels_o``,
+    ``occ_mask`` (H, W). With a ``scene`` source (ground-truth scene labels, `ogfr.data.truth`) also
+    ``scene`` (h, w) int64 through the image's geometry (all -1 for an image without one) and, with
+    ``occlusion``, ``scene_o`` where the pasted obstacle is an occluder.
 
     An unreadable image is logged once, remembered in ``unreadable`` (per process: each DataLoader
     worker keeps its own copy) and replaced by another image of the same identity; ``path`` then names
-    the image actually used. Randomness comes from torch's global RNG, which a DataLoader seeds per
+    the image actually used and ``substituted`` is True (the training loop counts these). Randomness comes from torch's global RNG, which a DataLoader seeds per
     worker (pass ``generator=`` to the DataLoader for a reproducible run).
+
+    ``cache_images=True`` keeps each image decoded and resized (the deterministic `resize` step of the
+    transform, uint8) with its label map after the first use, about 4 x H x W bytes per image; items
+    are then identical to the uncached ones. `preload` fills it before DataLoader workers fork.
     """
 
     def __init__(
@@ -41,6 +46,7 @@ class ReIDDataset(Dataset):
         transform: TrainTransform | EvalTransform,
         labels: LabelSource | None = None,
         occlusion: OcclusionAugment | None = None,
+        cache_images: bool = False,
         scene: LabelSource | None = None,
     ) -> None:
         self.samples = list(samples)
@@ -49,6 +55,8 @@ class ReIDDataset(Dataset):
         self.occlusion = occlusion
         self.scene = scene
         self.unreadable: set[str] = set()
+        # index -> (sample used, uint8 image (3, H, W), uint8 labels and scene labels (H, W) or None)
+        self._cache: dict[int, _Resized] | None = {} if cache_images else None
         self._by_pid: dict[int, list[int]] = {}
         for i, s in enumerate(self.samples):
             self._by_pid.setdefault(s.pid, []).append(i)
@@ -97,20 +105,41 @@ class ReIDDataset(Dataset):
             return None
         return self.labels(sample)
 
+    def _resized(self, index: int) -> _Resized:
+        """The image (or its substitute), decoded and resized, its labels and scene labels: the cacheable
+        part (maps as uint8)."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        sample, pil = self._load(index)
+        try:
+            x, lab = self.transform.resize(pil, self._label_map(sample))
+            truth = None if self.scene is None else self.scene(sample)
+            scene = None if truth is None else self.transform.resize_map(truth, scene=True)
+        except ValueError as err:  # a bad label map: say whose
+            raise ValueError(f"{sample.path}: {err}") from err
+        small = [None if t is None else t.to(torch.uint8) for t in (lab, scene)]
+        resized = (sample, x, small[0], small[1])
+        if self._cache is not None:
+            self._cache[index] = resized
+        return resized
+
+    def preload(self, progress: bool = False) -> None:
+        """Decode and resize every image into the cache now (``cache_images=True``), e.g. before workers fork."""
+        if self._cache is None:
+            raise ValueError("preload needs ReIDDataset(..., cache_images=True)")
+        from rich.progress import track
+
+        for index in track(range(len(self)), "decode images", disable=not progress, transient=True):
+            self._resized(index)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self.samples):
             raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
-        sample, pil = self._load(index)
-        params = self.transform.sample_params()  # one geometry for the image and every map
-        scene = None
+        sample, x, lab, scene = self._resized(index)
+        params = self.transform.sample_params()  # one geometry for the image and both maps
         try:
-            img, labels = self.transform.apply(pil, self._label_map(sample), *params)
-            if self.scene is not None:
-                truth = self.scene(sample)
-                scene = (
-                    self._unknown() if truth is None else self.transform.apply_map(truth, *params, scene=True)
-                )
-        except ValueError as err:  # a bad label map: say whose
+            img, labels = self.transform.augment(x, None if lab is None else lab.long(), *params)
+        except ValueError as err:
             raise ValueError(f"{sample.path}: {err}") from err
         if labels is None:
             labels = self._unknown()
@@ -121,14 +150,19 @@ class ReIDDataset(Dataset):
             "camid": sample.camid,
             "index": index,
             "path": str(sample.path),
+            "substituted": sample is not self.samples[index],  # the image at ``index`` was unreadable
         }
-        if scene is not None:
-            item["scene"] = scene
+        if self.scene is not None:
+            item["scene"] = (
+                self._unknown()
+                if scene is None
+                else self.transform.augment_map(scene.long(), *params, scene=True)
+            )
         if self.occlusion is not None:
             img_o, labels_o, occ_mask = self.occlusion(img, labels)
             item.update(img_o=img_o, labels_o=labels_o, occ_mask=occ_mask)
-            if scene is not None:
-                item["scene_o"] = paste_label(scene, occ_mask, SCENE_OCCLUDER)
+            if self.scene is not None:
+                item["scene_o"] = paste_label(item["scene"], occ_mask, SCENE_OCCLUDER)
         return item
 
     def _unknown(self) -> torch.Tensor:

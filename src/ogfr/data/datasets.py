@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", 
 _MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")  # 0002_c1s1_000451_03.jpg, 0001_c2_f0046182.jpg
 _CAMERA_TOKEN = re.compile(r"_c(\d+)")
 _ICME = "ICME2018_Occluded-Person-Reidentification_datasets"
+_CUHK01_NAME = re.compile(r"^(\d{4})(\d{3})\.(png|jpg|jpeg|bmp)$", re.IGNORECASE)  # 0001001.png
+CUHK01_SPLIT_SEED = 0  # the fixed 485 / 486 identity split of the cuhk01 reader
 
 
 @dataclass
@@ -97,6 +100,7 @@ def read_id_folders(
     """Images under ``folder/<pid>/`` (numeric folder names), all with camera ``camid``."""
     folder = _require_dir(folder, dataset)
     out, bad = [], []
+    _check_distinct_ids((p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), folder)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if not sub.name.isdigit():
             bad.append(sub.name + "/")
@@ -229,10 +233,70 @@ def read_msmt17(root: str | Path) -> _Splits:
     )
 
 
-def _folder_ids(names: Iterable[str]) -> tuple[dict[str, int], dict[int, str]]:
+def read_cuhk01(root: str | Path) -> _Splits:
+    """CUHK01 (CUHK Campus): ``campus/PPPPKKK.png``, identity PPPP, image KKK; 001-002 camera A (camid 0),
+    003-004 camera B (camid 1).
+
+    The usual protocol: the identities are shuffled once with ``random.Random(CUHK01_SPLIT_SEED)``; the
+    first half (485 of 971) is the training split (both cameras), the other half (486) the test split with
+    query = camera A, gallery = camera B. The split is a pure function of the set of identity numbers.
+    """
+    dataset = "cuhk01"
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise FileNotFoundError(f"{base}: data set folder for 'cuhk01' does not exist")
+    candidates = [base / "campus", base / "CUHK01" / "campus", base / "cuhk01" / "campus", base]
+    folder = next(
+        (c for c in candidates if c.is_dir() and any(_CUHK01_NAME.match(p.name) for p in c.iterdir())), None
+    )
+    if folder is None:
+        raise FileNotFoundError(
+            f"{base}: not a cuhk01 folder: expected images named PPPPKKK.png (e.g. 0001001.png) in it or "
+            "in its campus/ sub-folder"
+        )
+    by_id: dict[int, list[tuple[Path, int]]] = {}
+    bad = []
+    for path in list_images(folder):
+        m = _CUHK01_NAME.match(path.name)
+        if m is None or not 1 <= int(m.group(2)) <= 4:
+            bad.append(path.name)
+            continue
+        by_id.setdefault(int(m.group(1)), []).append((path, 0 if int(m.group(2)) <= 2 else 1))
+    _raise_bad_names(folder, bad, "'PPPPKKK.png' with identity PPPP and image KKK in 001..004")
+    if len(by_id) < 2:
+        raise ValueError(
+            f"{folder}: cuhk01 needs at least 2 identities (one to train, one to test), got {len(by_id)}"
+        )
+    ids = sorted(by_id)
+    shuffled = random.Random(CUHK01_SPLIT_SEED).sample(ids, len(ids))
+    train_ids, test_ids = sorted(shuffled[: len(ids) // 2]), sorted(shuffled[len(ids) // 2 :])
+    train = [Sample(p, pid, cam, "train", dataset) for pid in train_ids for p, cam in by_id[pid]]
+    query = [Sample(p, pid, cam, "query", dataset) for pid in test_ids for p, cam in by_id[pid] if cam == 0]
+    gallery = [
+        Sample(p, pid, cam, "gallery", dataset) for pid in test_ids for p, cam in by_id[pid] if cam == 1
+    ]
+    _check_nonempty(query, folder, "query", dataset)
+    _check_nonempty(gallery, folder, "gallery", dataset)
+    return _Splits(folder, train, query, gallery)
+
+
+def _check_distinct_ids(names: Iterable[str], where: Path) -> None:
+    """Numeric identity folders that mean the same number (``1/`` and ``01/``) are an error, never merged."""
+    seen: dict[int, str] = {}
+    for name in sorted(set(names)):
+        other = seen.setdefault(int(name), name)
+        if other != name:
+            raise ValueError(
+                f"{where}: identity folders {other!r} and {name!r} both mean identity {int(name)}; "
+                "rename one of them (numeric folder names are the identities)"
+            )
+
+
+def _folder_ids(names: Iterable[str], where: Path) -> tuple[dict[str, int], dict[int, str]]:
     """Numeric folder names keep their number; otherwise every name gets its rank in sorted order."""
     names = sorted(set(names))
     if all(n.isdigit() for n in names):
+        _check_distinct_ids(names, where)
         return {n: int(n) for n in names}, {}
     ids = {n: i for i, n in enumerate(names)}
     return ids, {i: n for n, i in ids.items()}
@@ -260,7 +324,7 @@ def read_folder(root: str | Path) -> _Splits:
         split_dirs = {"train": base}
     default_cam = {"train": 0, "query": 0, "gallery": 1}
     id_dirs = {s: sorted(p for p in d.iterdir() if p.is_dir()) for s, d in split_dirs.items()}
-    ids, names = _folder_ids(p.name for dirs in id_dirs.values() for p in dirs)
+    ids, names = _folder_ids((p.name for dirs in id_dirs.values() for p in dirs), base)
     out: dict[str, list[Sample]] = {"train": [], "query": [], "gallery": []}
     for split, dirs in id_dirs.items():
         for sub in dirs:
@@ -295,6 +359,7 @@ READERS: dict[str, Reader] = _reader_table(
         ("p_dukemtmc", read_p_dukemtmc),
         ("occluded_reid", read_occluded_reid),
         ("msmt17", read_msmt17),
+        ("cuhk01", read_cuhk01),
         ("folder", read_folder),
         ("synthetic", read_synthetic),
     ]

@@ -2,7 +2,9 @@
 
 Randomness comes from the ``generator`` argument, or torch's global RNG when it is None (which a
 DataLoader seeds per worker). Labels follow `ogfr.parts`: 0 background, 1..8 parts; a horizontal flip
-also swaps left and right part ids, since the mirrored person's left arm is on the other side.
+also swaps left and right part ids, since the mirrored person's left arm is on the other side. Other
+integer maps (the ground-truth scene labels of `ogfr.data.truth`) go through the same geometry with
+`resize_map` and `augment_map`.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def resize_labels(labels: torch.Tensor, size: Size) -> torch.Tensor:
     return out[0, 0].to(labels.dtype)
 
 
-def _labels_tensor(labels: np.ndarray, num_values: int) -> torch.Tensor:
+def _labels_tensor(labels: np.ndarray, num_values: int = len(PART_NAMES)) -> torch.Tensor:
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise ValueError(f"label map must be 2-D (h, w), got shape {arr.shape}")
@@ -63,7 +65,7 @@ def _labels_tensor(labels: np.ndarray, num_values: int) -> torch.Tensor:
     return torch.from_numpy(arr.astype(np.int64))
 
 
-# Part labels (0..K) and scene labels (0..K, occluder, pedestrian; ogfr.parts.SCENE_NAMES) under a flip.
+# Mirror tables of part labels (0..K) and of scene labels (0..K, occluder, pedestrian) under a flip.
 _FLIP = {
     False: FLIP_PERMUTATION,
     True: torch.cat([FLIP_PERMUTATION, torch.arange(len(PART_NAMES), len(SCENE_NAMES))]),
@@ -86,18 +88,21 @@ class _Base:
         if (self._std <= 0).any():
             raise ValueError(f"std must be > 0, got {self.std!r}")
 
-    def _image(self, img: Image.Image) -> torch.Tensor:
-        """uint8 image tensor (3, H, W) at the image size (bicubic)."""
+    def resize(self, img: Image.Image, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The deterministic first step: uint8 image tensor (3, H, W) and int64 labels (H, W) at the image
+        size. `from_resized` does the rest; ``t(img, labels) == t.from_resized(*t.resize(img, labels))``."""
         h, w = self.size
         pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
-        return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+        x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+        return x, None if labels is None else self.resize_map(labels)
 
-    def _map(self, values: np.ndarray, scene: bool) -> torch.Tensor:
-        """int64 map (H, W) at the image size (nearest) of part labels, or of scene labels if ``scene``."""
+    def resize_map(self, values: np.ndarray, scene: bool = False) -> torch.Tensor:
+        """An integer map (part labels; scene labels with ``scene=True``) at the image size, int64."""
         return resize_labels(_labels_tensor(values, len(SCENE_NAMES if scene else PART_NAMES)), self.size)
 
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() / 255.0 - self._mean) / self._std
+    def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        img = (x.float() / 255.0 - self._mean) / self._std
+        return img, None if lab is None else resize_labels(lab, self.label_size)
 
 
 @dataclass
@@ -112,23 +117,29 @@ class EvalTransform(_Base):
     def __post_init__(self) -> None:
         self._validate()
 
-    def sample_params(self, generator: torch.Generator | None = None) -> tuple[()]:
-        """No random parameters (the same interface as `TrainTransform.sample_params`)."""
-        return ()
-
-    def apply(self, img: Image.Image, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(3, H, W) float image and (h, w) int64 labels (or None)."""
-        return self._normalise(self._image(img)), None if labels is None else self.apply_map(labels)
-
-    def apply_map(self, values: np.ndarray, scene: bool = False) -> torch.Tensor:
-        """An integer map (part labels; scene labels with ``scene=True``) at ``label_size``, int64."""
-        return resize_labels(self._map(values, scene), self.label_size)
-
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(3, H, W) float image and (h, w) int64 labels (or None)."""
-        return self.apply(img, labels)
+        return self.from_resized(*self.resize(img, labels))
+
+    def from_resized(
+        self, x: torch.Tensor, lab: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transform after `resize` (normalise, labels to ``label_size``)."""
+        return self._finish(x, lab)
+
+    def sample_params(self, generator: torch.Generator | None = None) -> tuple[()]:
+        """No random parameters (the interface of `TrainTransform.sample_params`)."""
+        return ()
+
+    def augment(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`from_resized` with the (no) parameters of `sample_params`."""
+        return self._finish(x, lab)
+
+    def augment_map(self, values: torch.Tensor, scene: bool = False) -> torch.Tensor:
+        """A map from `resize_map` at ``label_size``."""
+        return resize_labels(values, self.label_size)
 
 
 @dataclass
@@ -159,6 +170,12 @@ class TrainTransform(_Base):
         top, left = torch.randint(0, 2 * self.pad + 1, (2,), generator=generator).tolist()
         return flip, top, left
 
+    def apply(
+        self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transform with given parameters (see `sample_params`)."""
+        return self.augment(*self.resize(img, labels), flip, top, left)
+
     def _pad_crop(self, x: torch.Tensor, top: int, left: int) -> torch.Tensor:
         """Pad the last two dims by ``pad`` (zeros) and crop the image size at (top, left)."""
         if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
@@ -168,26 +185,30 @@ class TrainTransform(_Base):
         h, w = self.size
         return F.pad(x, (self.pad,) * 4)[..., top : top + h, left : left + w]
 
-    def apply(
-        self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
+    def augment(
+        self, x: torch.Tensor, lab: torch.Tensor | None, flip: bool, top: int, left: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The transform with given parameters (see `sample_params`)."""
-        x = self._image(img)
-        x = self._pad_crop(x.flip(-1) if flip else x, top, left)
-        return self._normalise(x), None if labels is None else self.apply_map(labels, flip, top, left)
+        """Flip, pad + crop and normalise a resized uint8 image and its int64 labels (see `sample_params`)."""
+        img, _ = self._finish(self._pad_crop(x.flip(-1) if flip else x, top, left), None)
+        return img, None if lab is None else self.augment_map(lab, flip, top, left)
 
-    def apply_map(
-        self, values: np.ndarray, flip: bool, top: int, left: int, scene: bool = False
+    def augment_map(
+        self, values: torch.Tensor, flip: bool, top: int, left: int, scene: bool = False
     ) -> torch.Tensor:
-        """An integer map (part labels; scene labels with ``scene=True``) through the same geometry as the
-        image, at ``label_size``, int64. A flip mirrors left / right part ids; padding is background 0."""
-        lab = self._map(values, scene)
+        """A map from `resize_map` through the image's flip (mirroring left / right part ids) and crop
+        (padding is background 0), at ``label_size``."""
         if flip:
-            lab = _FLIP[scene][lab.flip(-1)]
-        return resize_labels(self._pad_crop(lab, top, left), self.label_size)
+            values = _FLIP[scene][values.flip(-1)]
+        return resize_labels(self._pad_crop(values, top, left), self.label_size)
 
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Random flip / crop drawn from ``generator`` (torch's global RNG when None)."""
-        return self.apply(img, labels, *self.sample_params(generator))
+        return self.from_resized(*self.resize(img, labels), generator)
+
+    def from_resized(
+        self, x: torch.Tensor, lab: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The random part of the transform on the output of `resize` (e.g. from an image cache)."""
+        return self.augment(x, lab, *self.sample_params(generator))

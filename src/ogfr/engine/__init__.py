@@ -1,6 +1,7 @@
 """Training and evaluation engine: configs, the training loop, evaluation, checkpoints, DDP.
 
-- ``load_config(path, overrides)`` -> :class:`Config` (YAML preset + ``key=value`` overrides).
+- ``load_config(path, overrides)`` -> :class:`Config` (YAML preset + ``key=value`` overrides);
+  ``preset_model(name, **fields)`` -> the ``OGFRConfig`` of a preset in ``configs/``.
 - ``train(cfg, out_dir, resume=False)`` -> :class:`TrainResult` (writes last.pt, best.pt,
   metrics.jsonl, curves.png, config.yaml).
 - ``extract_features`` / ``evaluate_model``: student features of a split and eq. 25 metrics.
@@ -8,7 +9,7 @@
 """
 
 from ogfr.engine.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
-from ogfr.engine.config import Config, load_config, save_config
+from ogfr.engine.config import Config, load_config, preset_model, save_config
 from ogfr.engine.evaluate import evaluate_model, extract_features
 from ogfr.engine.train import TrainingDiverged, TrainResult, train
 
@@ -21,6 +22,7 @@ __all__ = [
     "load_checkpoint",
     "load_config",
     "load_for_inference",
+    "preset_model",
     "save_checkpoint",
     "save_config",
     "train",

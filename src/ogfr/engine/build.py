@@ -39,10 +39,18 @@ def make_backend(name: str, label_size: tuple[int, int], dataset_root: Path):
     return parsing.SyntheticBackend(label_size=label_size, dataset_root=dataset_root)
 
 
-def ensure_labels(cfg: Config, root: Path, samples: Sequence[Any], dataset: str, is_main: bool = True):
+def ensure_labels(
+    cfg: Config,
+    root: Path,
+    samples: Sequence[Any],
+    dataset: str,
+    is_main: bool = True,
+    cache_option: str = "parsing.cache",
+):
     """The part-label cache of ``samples``: built on first use (rank 0), then only read.
 
-    A complete cache is opened as is: labels are never recomputed per run or per epoch.
+    A complete cache is opened as is: labels are never recomputed per run or per epoch. ``cache_option``
+    names the setting that chooses the cache folder in messages (``--labels`` for eval / extract).
     """
     from ogfr.parsing import LabelCache, build_cache, default_cache_dir
 
@@ -67,7 +75,7 @@ def ensure_labels(cfg: Config, root: Path, samples: Sequence[Any], dataset: str,
     if tuple(cache.label_size) != label_size:
         raise ValueError(
             f"{out}: label cache is at {cache.label_size}, the model wants model.label_size={list(label_size)}; "
-            "set parsing.cache to another folder or rebuild it"
+            f"set {cache_option} to another folder or rebuild it"
         )
     return cache
 
@@ -91,10 +99,16 @@ def batch_codes(labels: torch.Tensor, num_coarse: int, lam: float) -> torch.Tens
 
 
 def build_model(cfg: Config, num_classes: int, num_cameras: int) -> torch.nn.Module:
-    """OGFR for ``num_classes`` training identities; ImageNet weights from ``train.pretrained``."""
+    """OGFR for ``num_classes`` training identities; ImageNet weights from ``train.pretrained`` and, for
+    the hybrid stem, MobileNetV2 weights from ``train.stem_weights``."""
     from ogfr.model import OGFR
+    from ogfr.model.mobilenet_weights import resolve_weights
+    from ogfr.model.weights import load_stem_weights
 
     model = OGFR(cfg.model, num_classes=num_classes, num_cameras=num_cameras)
+    if cfg.model.patch_embed == "hybrid" and cfg.train.stem_weights != "none":
+        path = resolve_weights(cfg.train.stem_weights or None)  # never downloads: says how to fetch it
+        load_stem_weights(model.backbone, path)
     if cfg.train.pretrained:
         path = Path(cfg.train.pretrained)
         if not path.is_file():

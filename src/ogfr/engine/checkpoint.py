@@ -8,26 +8,30 @@ A checkpoint is a dict saved with ``torch.save``::
      "optimizer": ..., "criterion": ..., "scaler": ..., "rng": {...}}
 
 ``meta`` holds ``num_classes``, ``num_cameras``, ``epoch`` (epochs completed), ``step`` (optimizer steps
-done), ``batch_in_epoch`` (batches of the current epoch done), ``metrics`` and ``best``.
+done), ``batch_in_epoch`` (batches of the current epoch done), ``metrics`` and ``best``; a mid-epoch
+``last.pt`` also ``running`` (the epoch's loss sums, batch and image counts and time so far).
 """
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from ogfr.io import atomic_path
+from ogfr.io import atomic_path, load_tensors
 
 __all__ = [
     "FORMAT",
     "capture_rng",
     "load_checkpoint",
     "load_for_inference",
+    "load_weights",
     "restore_rng",
     "save_checkpoint",
 ]
@@ -52,13 +56,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{path} is a folder; give a checkpoint file such as {path / 'best.pt'}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, foreign pickle with disallowed globals, random bytes ...
-        raise ValueError(
-            f"{path}: not a readable ogfr checkpoint (truncated, corrupt, or not written by ogfr): "
-            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        ) from err
+    data = load_tensors(path, "ogfr checkpoint", map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         keys = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
         raise ValueError(
@@ -84,14 +82,31 @@ def load_for_inference(path: str | os.PathLike, map_location: str | torch.device
     cfg = from_dict(Config, data["config"])
     meta = dict(data["meta"])
     model = OGFR(cfg.model, num_classes=int(meta["num_classes"]), num_cameras=int(meta["num_cameras"]))
-    missing, unexpected = model.load_state_dict(data["model"], strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit the model its config describes "
-            f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
-        )
+    load_weights(model, data["model"], f"{path}: weights do not fit the model its config describes")
     model.to(map_location).eval()
     return model, cfg, meta
+
+
+def load_weights(model: nn.Module, state: Mapping[str, Any], error: str) -> None:
+    """``model.load_state_dict(state)``, strict; keys or shapes that do not fit raise ValueError(``error`` ...)."""
+    own = model.state_dict()
+    if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{error}: the model entry is not a mapping of tensors")
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        found = [
+            f"{what} {items[:3]}{f' (+{len(items) - 3} more)' if len(items) > 3 else ''}"
+            for what, items in (("missing", missing), ("unexpected", unexpected), ("other shapes:", shapes))
+            if items
+        ]
+        raise ValueError(f"{error} ({'; '.join(found)})")
+    model.load_state_dict(state)
 
 
 def capture_rng() -> dict[str, Any]:

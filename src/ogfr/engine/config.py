@@ -35,6 +35,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "parse_overrides",
+    "preset_model",
     "save_config",
     "to_dict",
 ]
@@ -57,6 +58,7 @@ class DataConfig:
     occlusion_area: tuple[float, float] = (0.1, 0.4)  # obstacle area as a fraction of the image
     obstacle_bank: int = 500  # obstacle patches cropped from training images
     eval_batch: int = 128  # images per batch at feature extraction
+    cache_images: bool = False  # keep training images decoded + resized in memory (~4 x H x W bytes each)
 
     def __post_init__(self) -> None:
         if self.p < 2 or self.k < 2:
@@ -105,11 +107,19 @@ class OptimConfig:
     steps: tuple[int, ...] = (40, 70)  # step schedule: epochs where the lr is multiplied by gamma
     gamma: float = 0.1
     grad_clip: float = 0.0  # max gradient norm (0 = no clipping)
+    stem_lr_factor: float = 1.0  # hybrid stem: the pretrained MobileNetV2 stages train at lr x this factor
+    stem_freeze_epochs: int = 0  # hybrid stem: all its pretrained stages stay fixed for the first N epochs
+    stem_frozen_stages: int = 0  # hybrid stem: its first N MobileNetV2 stages never train (0 = all train)
     agent_lr_mult: float = 1.0  # learning-rate multiplier of the erasing agent's G and b (eq. 7)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.bias_lr_factor <= 0:
             raise ValueError("optim.lr and optim.bias_lr_factor must be > 0; momentum, weight_decay >= 0")
+        if self.stem_lr_factor <= 0 or self.stem_freeze_epochs < 0 or self.stem_frozen_stages < 0:
+            raise ValueError(
+                "optim.stem_lr_factor must be > 0, optim.stem_freeze_epochs and stem_frozen_stages >= 0, got "
+                f"{self.stem_lr_factor}, {self.stem_freeze_epochs}, {self.stem_frozen_stages}"
+            )
         if self.warmup_epochs < 0 or not 0 < self.warmup_factor <= 1 or not 0 <= self.min_lr_factor <= 1:
             raise ValueError("optim.warmup_epochs >= 0, warmup_factor in (0, 1], min_lr_factor in [0, 1]")
         if list(self.steps) != sorted(self.steps) or self.gamma <= 0 or self.grad_clip < 0:
@@ -132,6 +142,9 @@ class TrainConfig:
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast precision on CUDA
     compile: bool = False  # torch.compile the training step's model
     pretrained: str = ""  # ImageNet ViT weights file (timm .safetensors/.pth or TransReID .pth); "" = none
+    # hybrid stem: MobileNetV2 weights file; "" = the verified copy `python -m ogfr.model.mobilenet_weights
+    # fetch` put in the cache; "none" = random initialisation (for comparisons)
+    stem_weights: str = ""
     eval_parts: bool = True  # eq. 25 with part features at evaluation (False: global feature only)
     rerank: bool = False  # k-reciprocal re-ranking at evaluation
     find_unused_parameters: bool = True  # DDP setting (ablations leave modules unused)
@@ -323,6 +336,15 @@ def _read_preset(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"config {path}: expected a mapping of sections at the top level")
     base = data.pop("base", None)
+    sections = {f.name for f in dataclasses.fields(Config)}
+    for name, value in list(data.items()):
+        if name in sections and value is None:  # an empty section ("data:" and nothing under it)
+            data[name] = {}
+        elif name in sections and not isinstance(value, Mapping):
+            raise ValueError(
+                f"config {path}: section {name!r} must be a mapping of settings (key: value lines), "
+                f"got {type(value).__name__} {value!r}"
+            )
     if base is None:
         return data
     if not isinstance(base, str):
@@ -376,3 +398,9 @@ def find_preset(name: str) -> Path:
             "(presets live in the configs/ folder of an ogfr checkout: ./run demo)"
         )
     return candidate
+
+
+def preset_model(name: str, **overrides: Any) -> OGFRConfig:
+    """The ``model:`` section of preset ``name`` (``configs/<name>.yaml``: ``tiny``, ``demo``,
+    ``vit_small``, ``paper/_base``, ...) with field overrides, validated."""
+    return dataclasses.replace(load_config(find_preset(name)).model, **overrides)

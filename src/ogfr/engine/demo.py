@@ -223,6 +223,8 @@ def write_report(
     fast: bool,
 ) -> Path:
     """``report.md``: results table, settings, timings, figures, how to reproduce."""
+    import torch
+
     from ogfr.io import atomic_write_json
 
     ogfr_cfg = methods["OGFR"]
@@ -230,7 +232,10 @@ def write_report(
         "# ogfr demo report",
         "",
         f"Synthetic occluded Re-ID benchmark at `{root}` (occluded queries vs a mostly holistic gallery).",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, device `{_device(runs['OGFR'])}`.",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, device `{_device(runs['OGFR'])}`, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads and "
+        f"{torch.backends.cpu.get_cpu_capability()} CPU kernels (the numbers repeat bit for bit for the same "
+        "seed, thread count and CPU kernels; README, Reproducibility).",
         f"Budget per method: {ogfr_cfg.train.epochs} epochs x "
         f"{runs['OGFR'].steps // ogfr_cfg.train.epochs} steps of {ogfr_cfg.data.p} x {ogfr_cfg.data.k} images"
         + (" (--fast)" if fast else "")

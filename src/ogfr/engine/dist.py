@@ -37,7 +37,7 @@ class DistInfo:
 def _pick_device(want: str, local_rank: int) -> torch.device:
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ValueError("train.device=cuda but no CUDA device is available (use train.device=cpu)")
+            raise ValueError("device cuda was asked for but no CUDA device is available (use cpu)")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

@@ -107,7 +107,7 @@ def rank_features(
     device=None,
 ):
     """RankResults of query vs gallery features (eq. 25 when parts are used)."""
-    from ogfr.metrics import evaluate
+    from ogfr.metrics import RankOptions, evaluate
 
     return evaluate(
         features_of(query, use_parts, "query"),
@@ -116,9 +116,7 @@ def rank_features(
         gallery["pids"],
         query["camids"],
         gallery["camids"],
-        use_parts=use_parts and query.get("parts") is not None,
-        rerank=rerank,
-        device=device,
+        RankOptions(use_parts=use_parts and query.get("parts") is not None, rerank=rerank, device=device),
     )
 
 

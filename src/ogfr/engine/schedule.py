@@ -1,7 +1,9 @@
 """Optimizer and learning-rate schedule (TransReID's recipe, as DESIGN.md fixes it).
 
 SGD, momentum 0.9, weight decay 1e-4, biases at 2x the learning rate (AdamW as an option for the
-presets that train from scratch on CPU); a linear warm-up from
+presets that train from scratch on CPU); the pretrained stages of a hybrid patch stem at
+``stem_lr_factor x`` the learning rate, frozen for the first ``stem_freeze_epochs`` (and its first
+``stem_frozen_stages`` throughout); a linear warm-up from
 ``warmup_factor x lr`` over ``warmup_epochs``, then a cosine decay to ``min_lr_factor x lr`` at the last
 epoch, or the paper's step decay (x ``gamma`` at epochs 40 and 70). The factor is a pure function of the
 (fractional) epoch, so a resumed run sets exactly the learning rate the uninterrupted run had.
@@ -15,8 +17,9 @@ import torch
 from torch import nn
 
 from ogfr.engine.config import OptimConfig
+from ogfr.model.vit import HybridStem
 
-__all__ = ["build_optimizer", "lr_factor", "set_lr"]
+__all__ = ["build_optimizer", "hybrid_stem", "lr_factor", "set_lr", "set_stem_frozen"]
 
 
 def lr_factor(cfg: OptimConfig, epoch: float, total_epochs: int) -> float:
@@ -33,18 +36,39 @@ def lr_factor(cfg: OptimConfig, epoch: float, total_epochs: int) -> float:
     return cfg.min_lr_factor + (1.0 - cfg.min_lr_factor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def hybrid_stem(model: nn.Module) -> HybridStem | None:
+    """The hybrid patch stem of an OGFR model (or of its backbone), None for the other patch embeddings."""
+    stem = getattr(getattr(model, "backbone", model), "patch_embed", None)
+    return stem if isinstance(stem, HybridStem) else None
+
+
+def set_stem_frozen(model: nn.Module, cfg: OptimConfig, epoch: int) -> int:
+    """Fix the pretrained stages of a hybrid stem for ``epoch``: all of them during the first
+    ``cfg.stem_freeze_epochs``, then the first ``cfg.stem_frozen_stages``. Returns how many are fixed."""
+    stem = hybrid_stem(model)
+    if stem is None:
+        return 0
+    frozen = len(stem.body) if epoch < cfg.stem_freeze_epochs else min(cfg.stem_frozen_stages, len(stem.body))
+    stem.set_frozen_stages(frozen)
+    return frozen
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """SGD (or AdamW) over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``;
-    the erasing agent's G and b (parameters under ``.agent.``) additionally x ``agent_lr_mult``."""
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}  # (is bias, is agent) -> parameters
+    both x ``stem_lr_factor`` for the pretrained body of a hybrid stem, x ``agent_lr_mult`` for the erasing
+    agent's G and b (eq. 7)."""
+    stem = hybrid_stem(model)
+    in_stem = {id(p) for p in stem.body.parameters()} if stem is not None else set()
+    groups: dict[tuple[bool, str], list[nn.Parameter]] = {}  # (is bias, "" / "agent" / "stem") -> parameters
     for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        key = (name.endswith(".bias") or name == "bias", ".agent." in f".{name}")
-        groups.setdefault(key, []).append(param)
+        if param.requires_grad:
+            part = "stem" if id(param) in in_stem else "agent" if ".agent." in f".{name}" else ""
+            groups.setdefault((name.endswith(".bias") or name == "bias", part), []).append(param)
+    groups.setdefault((False, ""), [])  # the first group is always the plain weights (set_lr's value)
+    factors = {"": 1.0, "agent": cfg.agent_lr_mult, "stem": cfg.stem_lr_factor}
     param_groups = []
-    for (bias, agent), params in sorted(groups.items()):  # plain weights first: their lr is the logged one
-        lr = cfg.lr * (cfg.bias_lr_factor if bias else 1.0) * (cfg.agent_lr_mult if agent else 1.0)
+    for (bias, part), params in sorted(groups.items()):
+        lr = cfg.lr * (cfg.bias_lr_factor if bias else 1.0) * factors[part]
         param_groups.append({"params": params, "lr": lr, "base_lr": lr})
     if cfg.name == "adamw":
         return torch.optim.AdamW(

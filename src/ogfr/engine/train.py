@@ -1,11 +1,13 @@
 """The training loop: P x K batches, holistic + occluded views, OGFR losses, eval, checkpoints, resume.
 
 ``train(cfg, out_dir)`` writes into ``out_dir``: ``config.yaml`` (resolved), ``last.pt`` (resumable:
-model, optimizer, REINFORCE baseline, RNG states, position in the epoch), ``best.pt`` (best mAP),
-``metrics.jsonl`` (one row per epoch) and ``curves.png``. ``train(cfg, out_dir, resume=True)`` continues
-from ``last.pt`` and ends with the same number of optimizer steps as an uninterrupted run (bit-identical
-weights with ``data.num_workers=0`` on CPU). Under torchrun every rank trains its share of each batch
-list; only rank 0 evaluates and writes.
+model, optimizer, REINFORCE baseline, RNG states, position in the epoch and the epoch's running loss
+sums), ``best.pt`` (best mAP), ``metrics.jsonl`` (one row per epoch) and ``curves.png``.
+``train(cfg, out_dir, resume=True)`` continues from ``last.pt`` and ends with the same number of optimizer
+steps as an uninterrupted run (bit-identical weights and logged epoch means with ``data.num_workers=0`` on
+CPU). A NaN / Inf loss term, agent keep probability or gradient stops the run with `TrainingDiverged`
+before that step is applied. Under torchrun every rank trains its share of each batch list; only rank 0
+evaluates and writes.
 """
 
 from __future__ import annotations
@@ -25,20 +27,26 @@ from torch import nn
 
 from ogfr.engine import dist
 from ogfr.engine.build import batch_codes, build_model, ensure_labels, load_data
-from ogfr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from ogfr.engine.checkpoint import capture_rng, load_checkpoint, load_weights, restore_rng, save_checkpoint
 from ogfr.engine.config import Config, save_config, to_dict
 from ogfr.engine.diagnostics import PROBE_IMAGES, HolisticProbe, agent_step_stats, agent_weights
 from ogfr.engine.evaluate import evaluate_model
 from ogfr.engine.jsonl import read_rows, write_rows
-from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr
+from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr, set_stem_frozen
+from ogfr.io import check_can_create, make_dirs
+from ogfr.model.fep import NonFiniteError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TIMING_KEYS", "TrainResult", "TrainingDiverged", "train"]
+
+# metrics.jsonl columns that are wall-clock timings (differ between identical runs; everything else repeats)
+TIMING_KEYS = ("images_per_s", "epoch_time_s", "data_time_s")
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss term became NaN or Inf; no checkpoint was written for that step."""
+    """A loss term, the agent's keep probabilities or the gradient became NaN or Inf; no checkpoint was
+    written for that step."""
 
 
 @dataclass
@@ -124,8 +132,15 @@ class _Trainer:
         occlusion = OcclusionAugment(bank, p=cfg.data.occlusion_p, area=cfg.data.occlusion_area)
         scene = SceneLabels() if has_scene_labels(self.data.root) else None  # ground truth for the agent
         self.dataset = ReIDDataset(
-            self.data.train, transform, labels=self.labels, occlusion=occlusion, scene=scene
+            self.data.train,
+            transform,
+            labels=self.labels,
+            occlusion=occlusion,
+            cache_images=cfg.data.cache_images,
+            scene=scene,
         )
+        if cfg.data.cache_images:
+            self.dataset.preload(progress=self.progress)  # once, before any worker forks
         self.sampler = PKSampler(
             [s.pid for s in self.data.train],
             cfg.data.p,
@@ -187,7 +202,9 @@ class _Trainer:
         return cache
 
     # ------------------------------------------------------------------ checkpoints
-    def _state(self, epoch: int, batch_in_epoch: int, step: int, full: bool) -> dict[str, Any]:
+    def _state(
+        self, epoch: int, batch_in_epoch: int, step: int, full: bool, running: dict[str, Any] | None
+    ) -> dict[str, Any]:
         meta = {
             **self.meta_base,
             "epoch": epoch,
@@ -198,6 +215,8 @@ class _Trainer:
             "world_size": self.info.world_size,
             "torch": str(torch.__version__),
         }
+        if running is not None:  # mid-epoch: the epoch's loss sums so far (a resume logs whole-epoch means)
+            meta["running"] = running
         state: dict[str, Any] = {"model": self.model.state_dict(), "config": to_dict(self.cfg), "meta": meta}
         if full:
             state["optimizer"] = self.optimizer.state_dict()
@@ -206,20 +225,42 @@ class _Trainer:
             state["rng"] = capture_rng()
         return state
 
-    def _save(self, name: str, epoch: int, batch_in_epoch: int, step: int, full: bool = True) -> None:
+    def _save(
+        self,
+        name: str,
+        epoch: int,
+        batch_in_epoch: int,
+        step: int,
+        full: bool = True,
+        running: dict[str, Any] | None = None,
+    ) -> None:
         if self.info.is_main:
-            save_checkpoint(self.run_dir / name, self._state(epoch, batch_in_epoch, step, full))
+            save_checkpoint(self.run_dir / name, self._state(epoch, batch_in_epoch, step, full, running))
 
-    def _resume(self) -> tuple[int, int, int]:
+    def _resume(self) -> tuple[int, int, int, dict[str, Any] | None]:
         path = self.run_dir / "last.pt"
         ckpt = load_checkpoint(path, map_location=self.device)
         for key in ("optimizer", "criterion", "rng"):
             if key not in ckpt:
                 raise ValueError(f"{path}: has no {key!r} state; only last.pt checkpoints can be resumed")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.criterion.load_state_dict(ckpt["criterion"])
-        self.scaler.load_state_dict(ckpt["scaler"])
+        saved = ckpt["config"].get("model", {}) if isinstance(ckpt["config"], dict) else {}
+        changed = [
+            f"model.{k}={v!r} where the checkpoint has {saved[k]!r}"
+            for k, v in to_dict(self.cfg.model).items()
+            if k in saved and saved[k] != v
+        ]
+        load_weights(
+            self.model,
+            ckpt["model"],
+            f"{path}: its weights do not fit the model configured now"
+            + (f" ({', '.join(changed)})" if changed else ""),
+        )
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.criterion.load_state_dict(ckpt["criterion"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise ValueError(f"{path}: its training state does not fit this run ({err})") from err
         meta = ckpt["meta"]
         self.best, self.final = dict(meta.get("best", {})), dict(meta.get("metrics", {}))
         restore_rng(ckpt["rng"])
@@ -232,7 +273,11 @@ class _Trainer:
             meta["batch_in_epoch"],
             meta["step"],
         )
-        return int(meta["epoch"]), int(meta["batch_in_epoch"]), int(meta["step"])
+        running = meta.get("running")
+        if running is None and int(meta["batch_in_epoch"]) > 0:
+            log.warning("%s has no running loss sums: epoch %d's logged means cover the resumed steps only",
+                        path, int(meta["epoch"]) + 1)  # fmt: skip
+        return int(meta["epoch"]), int(meta["batch_in_epoch"]), int(meta["step"]), running
 
     def _init_from(self, path: Path) -> None:
         """Model weights of a previous run (a checkpoint, or a run folder's last.pt); its optimizer, p^b and
@@ -269,11 +314,14 @@ class _Trainer:
         self.best: dict[str, Any] = {}
         self.final: dict[str, float] = {}
         self.last_features: tuple[Any, Any] = (None, None)
+        self.unreadable: set[int] = set()  # indices of training images found unreadable (this process)
+        if info.is_main:  # before the (long) setup: a file where the run folder should be
+            check_can_create(self.run_dir, f"run folder {self.run_dir}")
         self._setup()
-        start_epoch, skip, step = 0, 0, 0
+        start_epoch, skip, step, running = 0, 0, 0, None
         history: list[dict[str, Any]] = []
         if resume:
-            start_epoch, skip, step = self._resume()
+            start_epoch, skip, step, running = self._resume()
             history = [
                 r for r in read_rows(self.run_dir / "metrics.jsonl") if r.get("epoch", 0) <= start_epoch
             ]
@@ -282,13 +330,13 @@ class _Trainer:
         elif cfg.train.init_from:  # a resumed run has its own weights in last.pt
             self._init_from(Path(cfg.train.init_from))
         if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.run_dir)
             save_config(cfg, self.run_dir / "config.yaml")
         if info.rank > 0 and not resume:  # same initial weights everywhere, different augmentations
             torch.manual_seed(cfg.train.seed * 7919 + info.rank * 104729)
         for epoch in range(start_epoch, cfg.train.epochs):
             first = skip if epoch == start_epoch else 0
-            row, step = self._epoch(epoch, first, step, on_step)
+            row, step = self._epoch(epoch, first, step, on_step, running if first else None)
             last_epoch = epoch + 1 == cfg.train.epochs
             every = cfg.train.eval_every
             if last_epoch or (every and (epoch + 1) % every == 0):
@@ -348,75 +396,118 @@ class _Trainer:
             "pid": b["pid"].to(dev),
         }
 
-    def _epoch(self, epoch: int, first: int, step: int, on_step) -> tuple[dict[str, Any], int]:
+    def _epoch(
+        self, epoch: int, first: int, step: int, on_step, running: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """Train batches ``first..`` of ``epoch``; ``running``: the epoch's sums before a resume."""
         from ogfr.engine.progress import epoch_progress
 
         cfg, info = self.cfg, self.info
+        frozen = set_stem_frozen(self.model, cfg.optim, epoch)
+        if frozen:
+            log.info(
+                "epoch %d: %d pretrained stem stages fixed (optim.stem_freeze_epochs / stem_frozen_stages)",
+                epoch + 1,
+                frozen,
+            )
         self.step_module.train()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}  # a statistic may be missing in some steps (e.g. an undefined AUC)
-        images, n, t0 = 0, 0, time.perf_counter()
-        lr = 0.0
+        running = running or {}
+        sums: dict[str, float] = dict(running.get("sums", {}))
+        # a statistic may be missing in some steps (e.g. an undefined AUC): each is averaged over its own steps
+        counts: dict[str, int] = dict(running.get("counts", {}))
+        n, images = int(running.get("n", 0)), int(running.get("images", 0))
+        before, fresh, t0 = float(running.get("elapsed_s", 0.0)), 0, time.perf_counter()
+        lr, waited = 0.0, 0.0  # waited: seconds this process spent waiting for the loader
         todo = self.per_epoch - first
         with epoch_progress(epoch + 1, cfg.train.epochs, todo, enabled=self.progress) as bar:
+            asked = time.perf_counter()
             for i, raw in enumerate(self._loader(epoch, first)):
+                waited += time.perf_counter() - asked
                 b_idx = first + i
                 lr = set_lr(
                     self.optimizer, lr_factor(cfg.optim, epoch + b_idx / self.per_epoch, cfg.train.epochs)
                 )
+                self.unreadable.update(raw["index"][raw["substituted"]].tolist())
                 batch = self._model_batch(raw)
                 losses = self._step(batch, step, epoch, b_idx)
                 step += 1
                 n += 1
                 images += len(batch["pid"])
+                fresh += len(batch["pid"])
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
-                rate = images * info.world_size / max(time.perf_counter() - t0, 1e-9)
+                rate = fresh * info.world_size / max(time.perf_counter() - t0, 1e-9)
                 bar.advance(loss=losses["total"], lr=lr, rate=rate)
                 if (
                     cfg.train.checkpoint_every
                     and step % cfg.train.checkpoint_every == 0
                     and b_idx + 1 < self.per_epoch
                 ):
-                    self._save("last.pt", epoch, b_idx + 1, step)
+                    # sums averaged over ranks (every rank runs as many batches), so each resumes with them
+                    running = {
+                        "sums": dist.all_reduce_mean(sums, info),
+                        "counts": counts,
+                        "n": n,
+                        "images": images,
+                        "elapsed_s": before + time.perf_counter() - t0,
+                    }
+                    self._save("last.pt", epoch, b_idx + 1, step, running=running)
                 if on_step is not None:
                     on_step(step, {**losses, "lr": lr, "epoch": epoch})
+                asked = time.perf_counter()
         self.criterion.end_epoch(epoch)
-        elapsed = time.perf_counter() - t0
+        elapsed = before + time.perf_counter() - t0
         means = dist.all_reduce_mean({k: v / counts[k] for k, v in sums.items()}, info)
         row = {"epoch": epoch + 1, "step": step, "lr": lr, **means}
         row["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
         row["epoch_time_s"] = elapsed
+        if self.unreadable:  # distinct training images replaced by another of their identity, so far
+            row["unreadable_images"] = len(self.unreadable)
+            log.warning(
+                "%d training image(s) unreadable so far, each replaced by another image of its identity",
+                len(self.unreadable),
+            )
+        row["data_time_s"] = waited  # of epoch_time_s: waiting for batches (decode, augment, labels)
         return row, step
 
     def _step(self, batch: dict[str, torch.Tensor], step: int, epoch: int, b_idx: int) -> dict[str, float]:
         cfg = self.cfg
+        where = f"step {step + 1} (epoch {epoch + 1}, batch {b_idx + 1})"
         try:
+            values: dict[str, float] = {}
+            bad = None
             with self._autocast():
-                out = self.step_module(batch, agent=epoch >= cfg.train.agent_start_epoch)
-                losses = self.criterion(out, batch)
-            total = losses["total"]
-            values = {
-                k: float(v.detach().float()) if torch.is_tensor(v) else float(v) for k, v in losses.items()
-            }
-            values.update(agent_step_stats(out, batch, self.model.backbone.grid_size))
-            bad = next(
-                (k for k, v in values.items() if not k.startswith("stat_") and not math.isfinite(v)), None
-            )
-            if dist.broadcast_flag(bad is not None, self.info):
-                where = f"step {step + 1} (epoch {epoch + 1}, batch {b_idx + 1})"
-                term = bad if bad is not None else "on another rank"
-                raise TrainingDiverged(
-                    f"loss term {term!r} is {values.get(bad, float('nan')) if bad else 'non-finite'} at {where}; "
-                    "stopped without writing a checkpoint for this step. Lower optim.lr, check the labels, "
-                    "or use train.amp=none / bf16 instead of fp16."
-                )
+                try:
+                    out = self.step_module(batch, agent=epoch >= cfg.train.agent_start_epoch)
+                    losses = self.criterion(out, batch)
+                except NonFiniteError as err:  # e.g. NaN agent logits, before any loss exists
+                    bad = str(err)
+                else:
+                    values = {
+                        k: float(v.detach().float()) if torch.is_tensor(v) else float(v)
+                        for k, v in losses.items()
+                    }
+                    term = next(
+                        (k for k, v in values.items() if not k.startswith("stat_") and not math.isfinite(v)),
+                        None,
+                    )
+                    bad = None if term is None else f"loss term {term!r} is {values[term]}"
+                    values.update(agent_step_stats(out, batch, self.model.backbone.grid_size))
+            self._stop_if_diverged(bad, where)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(total).backward()
+            self.scaler.scale(losses["total"]).backward()
+            norm = None
             if cfg.optim.grad_clip:
                 self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            if not self.scaler.is_enabled():  # fp16: the scaler itself skips steps whose gradients overflow
+                if norm is None:
+                    norm = nn.utils.get_total_norm(
+                        [p.grad for p in self.model.parameters() if p.grad is not None]
+                    )
+                norm = float(norm)
+                self._stop_if_diverged(None if math.isfinite(norm) else f"the gradient norm is {norm}", where)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         except torch.OutOfMemoryError as err:
@@ -426,6 +517,15 @@ class _Trainer:
                 "(or fp16), or a smaller model.image_size"
             ) from err
         return values
+
+    def _stop_if_diverged(self, bad: str | None, where: str) -> None:
+        """Raise `TrainingDiverged` on every rank when ``bad`` (what is not finite) is set on any rank."""
+        if dist.broadcast_flag(bad is not None, self.info):
+            raise TrainingDiverged(
+                f"{bad or 'a value is not finite on another rank'} at {where}; stopped without writing a "
+                "checkpoint for this step. Lower optim.lr, check the labels, or use train.amp=none / bf16 "
+                "instead of fp16."
+            )
 
     def _autocast(self):
         import contextlib

@@ -62,3 +62,13 @@ def as_ids(x: Any, name: str, n: int | None = None) -> np.ndarray:
             f"{name}: expected {n} ids (one per row/column of the distances), got {arr.shape[0]}"
         )
     return arr.astype(np.int64, copy=False)
+
+
+def check_rerank_params(k1: int, k2: int, lambda_value: float) -> None:
+    """k-reciprocal re-ranking parameters: k1 >= 1, 1 <= k2 <= k1 + 1, lambda_value in [0, 1]."""
+    if not isinstance(k1, int) or isinstance(k1, bool) or k1 < 1:
+        raise ValueError(f"k1: expected an integer >= 1, got {k1!r}")
+    if not isinstance(k2, int) or isinstance(k2, bool) or not 1 <= k2 <= k1 + 1:
+        raise ValueError(f"k2: expected an integer in [1, k1 + 1] = [1, {k1 + 1}], got {k2!r}")
+    if not isinstance(lambda_value, (int, float)) or not 0.0 <= float(lambda_value) <= 1.0:
+        raise ValueError(f"lambda_value: expected a number in [0, 1], got {lambda_value!r}")

@@ -10,6 +10,7 @@ numpy's ``argsort`` of the row (``ties="numpy"``), or by gallery index (``ties="
 
 from __future__ import annotations
 
+import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,7 +19,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ogfr.metrics._checks import check_rerank_params
+from ogfr.metrics.distance import Metric
 from ogfr.metrics.results import RankResults
+
+ApKind = Literal["standard", "trapezoid"]
+TiesKind = Literal["numpy", "stable"]
 
 # A tie (positive vs negative at the same distance) whose possible effect on a query's AP or INP is
 # at most this is settled by the midpoint of the two outcomes instead of a numpy argsort of the row.
@@ -27,9 +33,10 @@ TIE_TOLERANCE = 1e-7
 
 @dataclass(frozen=True)
 class RankOptions:
-    """How queries are scored.
+    """How query and gallery are compared and how the queries are scored: the one options object of
+    :func:`ogfr.metrics.evaluate` and :func:`ogfr.metrics.evaluate_distmat`.
 
-    Attributes:
+    Scoring protocol:
         max_rank: length of the CMC curve (cut to the gallery size, as torchreid).
         camera_filter: drop gallery items with the query's id AND camera (Market-1501 protocol);
             False for data sets without cameras (then nothing is dropped but junk).
@@ -44,23 +51,65 @@ class RankOptions:
         cuhk03: single-gallery-shot CMC (one random image per gallery identity, 10 repeats, as
             torchreid); AP and INP as usual. Slow (a Python loop per query), like the references.
         seed: seed of the cuhk03 sampling (ignored otherwise).
+    Distances from features (``evaluate``; a given distance matrix is used as it is):
+        use_parts: eq. 25 when both sides have part features, else the global feature.
+        metric: ``"euclidean"`` (the paper's D) or ``"cosine"``.
+    k-reciprocal re-ranking (:mod:`ogfr.metrics.rerank`):
+        rerank: apply it; k1, k2, lambda_value: its parameters (Zhong et al.'s 20, 6, 0.3).
+    How the work is done (not part of the protocol, not recorded in the results):
+        chunk_size: query rows per block (None: about 2^24 distances per block).
+        device: where the distance blocks are computed (None: where the inputs are).
+        progress: a progress bar over the blocks.
     """
 
     max_rank: int = 50
     camera_filter: bool = True
     junk_pid: int | None = -1
-    ap: Literal["standard", "trapezoid"] = "standard"
-    ties: Literal["numpy", "stable"] = "numpy"
+    ap: ApKind = "standard"
+    ties: TiesKind = "numpy"
     cuhk03: bool = False
     seed: int = 0
+    use_parts: bool = True
+    metric: Metric = "euclidean"
+    rerank: bool = False
+    k1: int = 20
+    k2: int = 6
+    lambda_value: float = 0.3
+    chunk_size: int | None = None
+    device: str | torch.device | None = None
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_rank, int) or self.max_rank < 1:
             raise ValueError(f"max_rank: expected an integer >= 1, got {self.max_rank!r}")
-        if self.ap not in ("standard", "trapezoid"):
-            raise ValueError(f"ap: expected 'standard' or 'trapezoid', got {self.ap!r}")
-        if self.ties not in ("numpy", "stable"):
-            raise ValueError(f"ties: expected 'numpy' or 'stable', got {self.ties!r}")
+        for name, kind in (("ap", ApKind), ("ties", TiesKind), ("metric", Metric)):
+            choices = typing.get_args(kind)
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name}: expected one of {choices}, got {getattr(self, name)!r}")
+        if self.chunk_size is not None and (
+            not isinstance(self.chunk_size, int) or isinstance(self.chunk_size, bool) or self.chunk_size < 1
+        ):
+            raise ValueError(f"chunk_size: expected a positive integer or None, got {self.chunk_size!r}")
+        check_rerank_params(self.k1, self.k2, self.lambda_value)
+
+    def settings(self, distance: str) -> dict[str, Any]:
+        """What made the numbers, as recorded in ``RankResults.settings`` (``distance``: eq25, global,
+        given); the re-ranking parameters only when re-ranked."""
+        out: dict[str, Any] = {"distance": distance}
+        if distance != "given":
+            out["metric"] = self.metric
+        out.update(
+            rerank=self.rerank,
+            max_rank=self.max_rank,
+            cuhk03=self.cuhk03,
+            camera_filter=self.camera_filter,
+            ap=self.ap,
+            ties=self.ties,
+            junk_pid=self.junk_pid,
+        )
+        if self.rerank:
+            out.update(k1=self.k1, k2=self.k2, lambda_value=self.lambda_value)
+        return out
 
 
 def _sorted_negatives(dist: Tensor, same: np.ndarray, same_ok: np.ndarray, junk: np.ndarray | None) -> Tensor:

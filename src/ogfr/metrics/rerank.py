@@ -26,21 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ogfr.metrics._checks import as_float_tensor
+from ogfr.metrics._checks import as_float_tensor, check_rerank_params
+from ogfr.metrics._progress import block_progress
 from ogfr.metrics.features import Features, concat_features
 
 RowBlock = Callable[[int, int], Tensor]  # (start, stop) -> (stop - start, N) distances to all N items
 
 PAIR_BUDGET = 1 << 23  # (query entry, gallery entry) pairs per Jaccard step
-
-
-def _check_params(k1: int, k2: int, lambda_value: float) -> None:
-    if not isinstance(k1, int) or k1 < 1:
-        raise ValueError(f"k1: expected an integer >= 1, got {k1!r}")
-    if not isinstance(k2, int) or not 1 <= k2 <= k1 + 1:
-        raise ValueError(f"k2: expected an integer in [1, k1 + 1] = [1, {k1 + 1}], got {k2!r}")
-    if not 0.0 <= float(lambda_value) <= 1.0:
-        raise ValueError(f"lambda_value: expected a number in [0, 1], got {lambda_value!r}")
 
 
 def _reciprocal(top: Tensor, k: int) -> Tensor:
@@ -71,12 +63,10 @@ def _rerank_core(
     row_block: RowBlock, n: int, nq: int, k1: int, k2: int, lam: float, chunk: int, progress: bool
 ) -> Iterator[tuple[slice, Tensor]]:
     """Yields (query rows, (rows, G) re-ranked distances) for blocks of query rows."""
-    from ogfr.metrics.evaluate import _progress  # a shared helper; imported late (evaluate imports us)
-
     kh = int(round(k1 / 2.0))
     kk = min(k1 + 1, n)
     blocks = [slice(s, min(n, s + chunk)) for s in range(0, n, chunk)]
-    with _progress(2 * len(blocks) + (nq + chunk - 1) // chunk, progress, "re-ranking") as step:
+    with block_progress(2 * len(blocks) + (nq + chunk - 1) // chunk, progress, "re-ranking") as step:
         # Pass 1: nearest neighbours and row maxima of the squared distances.
         tops, maxes = [], []
         for b in blocks:
@@ -171,8 +161,8 @@ def rerank_features(
     device: torch.device,
     progress: bool = False,
 ) -> Iterator[tuple[slice, Tensor]]:
-    """Re-ranked (rows, G) distance blocks for blocks of query rows, from features (used by evaluate)."""
-    _check_params(k1, k2, lambda_value)
+    """Re-ranked (rows, G) distance blocks for blocks of query rows, from features (used by evaluate,
+    whose ``RankOptions`` checked k1, k2 and lambda_value)."""
     every = concat_features(query, gallery).select(slice(None), device)
     n, nq = len(every), len(query)
 
@@ -193,7 +183,7 @@ def re_ranking(
         (Q, G) float32 re-ranked distances, numpy when ``q_g_dist`` is numpy, else a tensor. The inputs
         are already dense; the work itself only holds sparse structures and one block of rows.
     """
-    _check_params(k1, k2, lambda_value)
+    check_rerank_params(k1, k2, lambda_value)
     was_numpy = isinstance(q_g_dist, np.ndarray)
     qg = as_float_tensor(q_g_dist, "q_g_dist", 2).cpu()
     nq, ng = qg.shape

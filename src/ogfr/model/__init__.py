@@ -4,8 +4,8 @@ Public names: `OGFRConfig` (settings and ablation switches), `OGFR` (the model),
 (ImageNet ViT weights into ``OGFR.backbone``).
 """
 
-from ogfr.model.config import PRESETS, OGFRConfig
+from ogfr.model.config import OGFRConfig
 from ogfr.model.ogfr import OGFR
 from ogfr.model.weights import LoadReport, filter_state_dict, load_pretrained
 
-__all__ = ["OGFR", "PRESETS", "LoadReport", "OGFRConfig", "filter_state_dict", "load_pretrained"]
+__all__ = ["OGFR", "LoadReport", "OGFRConfig", "filter_state_dict", "load_pretrained"]

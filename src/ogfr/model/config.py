@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ogfr.parts import COARSE_GROUPS, NUM_PARTS
 
-PatchEmbedKind = Literal["overlap", "conv"]
+PatchEmbedKind = Literal["overlap", "conv", "hybrid"]
 FepPlacement = Literal["teacher", "student", "both", "none"]
 MaskKind = Literal["none", "random", "background", "agent"]
 DecoderKind = Literal["customized", "conventional"]
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "patch_embed": ("overlap", "conv"),
-    "fep": ("teacher", "student", "both", "none"),
-    "mask": ("none", "random", "background", "agent"),
-    "decoder": ("customized", "conventional"),
-}
+# MobileNetV2 stages the hybrid stem keeps, per output stride P: 7 stages end at stride 8 with 32 channels,
+# 14 at stride 16 with 96 channels (torchvision's `mobilenet_v2().features` numbering).
+HYBRID_STAGES: dict[int, int] = {8: 7, 16: 14}
 
 
 @dataclass
 class OGFRConfig:
-    """Architecture of OGFR (paper §3) and its ablation switches (Tables 4, 5, 6, Figure 4)."""
+    """Architecture of OGFR (paper §3) and its ablation switches (Tables 4, 5, 6, Figure 4).
+
+    The defaults are the paper's ViT-B/16 setting; named settings (tiny, demo, vit_small, the paper's)
+    are the ``model:`` sections of the YAML presets in ``configs/`` (``ogfr.engine.preset_model``).
+    """
 
     # --- backbone (ViT on timm blocks) ---
     image_size: tuple[int, int] = (256, 128)  # input (H, W) in pixels
-    patch_size: int = 16  # P of eq. 4 (conv stem: total downsampling factor, a power of 2)
-    stride: int = 12  # S of eq. 4 (overlapping patches when S < P); unused by the conv stem
-    patch_embed: PatchEmbedKind = (
-        "overlap"  # "overlap": linear projection of PxP patches (eq. 4); "conv": 3x3 conv stem
-    )
+    patch_size: int = 16  # P of eq. 4 (conv / hybrid stem: total downsampling factor; hybrid: 8 or 16)
+    stride: int = 12  # S of eq. 4 (overlapping patches when S < P); unused by the conv and hybrid stems
+    # "overlap": linear projection of PxP patches (eq. 4); "conv": 3x3 conv stem from scratch;
+    # "hybrid": the first stages of ImageNet MobileNetV2 (train.stem_weights) + 1x1 projection to D
+    patch_embed: PatchEmbedKind = "overlap"
+    stem_frozen_bn: bool = False  # hybrid stem: BatchNorm uses its ImageNet running statistics in training
     in_chans: int = 3  # image channels
     embed_dim: int = 768  # D, token width
     depth: int = 12  # number of transformer blocks of the shared OA-ViT
@@ -90,6 +93,11 @@ class OGFRConfig:
             raise ValueError(
                 f"OGFRConfig.patch_size must be a power of 2 >= 2 for the conv stem, got {self.patch_size}"
             )
+        if self.patch_embed == "hybrid" and (self.patch_size not in HYBRID_STAGES or self.in_chans != 3):
+            raise ValueError(
+                f"OGFRConfig: the hybrid stem takes RGB images (in_chans=3) at patch_size (output stride) "
+                f"{sorted(HYBRID_STAGES)}, got in_chans={self.in_chans}, patch_size={self.patch_size}"
+            )
         if self.mlp_ratio <= 0:
             raise ValueError(f"OGFRConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
         for name in ("drop_rate", "attn_drop", "drop_path"):
@@ -123,9 +131,10 @@ class OGFRConfig:
     # --- derived sizes ---
     @property
     def grid_size(self) -> tuple[int, int]:
-        """Patch grid (rows, cols): eq. 4 for the overlapping embedding, H/P x W/P for the conv stem."""
+        """Patch grid (rows, cols): eq. 4 for the overlapping embedding, H/P x W/P for the conv and hybrid
+        stems (both halve with 3x3 stride-2 padding-1 convolutions)."""
         h, w = self.image_size
-        if self.patch_embed == "conv":
+        if self.patch_embed in ("conv", "hybrid"):
             for _ in range(self.patch_size.bit_length() - 1):
                 h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1  # 3x3 conv, stride 2, padding 1
             return h, w
@@ -147,54 +156,6 @@ class OGFRConfig:
         """Whether the given branch runs FEP (otherwise two conventional transformer layers)."""
         return self.fep in (branch, "both")
 
-    # --- presets ---
-    @classmethod
-    def vit_base(cls, **overrides: Any) -> OGFRConfig:
-        """The paper's setting: ViT-B/16, 256x128, stride 12, ImageNet weights (overlap embedding)."""
-        return cls(**overrides)
-
-    @classmethod
-    def vit_small(cls, **overrides: Any) -> OGFRConfig:
-        """ViT-S/16 (dim 384, 6 heads), otherwise the paper's setting."""
-        return cls(**{"embed_dim": 384, "num_heads": 6, **overrides})
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> OGFRConfig:
-        """A few-thousand-parameter model for unit tests (64x32 images, 8x4 patch grid)."""
-        base: dict[str, Any] = {
-            "image_size": (64, 32),
-            "patch_size": 8,
-            "stride": 8,
-            "embed_dim": 64,
-            "depth": 2,
-            "num_heads": 2,
-            "mlp_ratio": 2.0,
-            "drop_path": 0.0,
-            "label_size": (32, 16),
-        }
-        return cls(**{**base, **overrides})
-
-    @classmethod
-    def demo(cls, **overrides: Any) -> OGFRConfig:
-        """CPU preset trained from scratch: dim 128, depth 4, 2 heads, 128x64, conv stem (8x4 grid)."""
-        base: dict[str, Any] = {
-            "image_size": (128, 64),
-            "patch_size": 16,
-            "patch_embed": "conv",
-            "embed_dim": 128,
-            "depth": 4,
-            "num_heads": 2,
-            "drop_path": 0.05,
-        }
-        return cls(**{**base, **overrides})
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> OGFRConfig:
-        """Build a preset by name (`PRESETS`), with field overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
-        return getattr(cls, PRESETS[name])(**overrides)
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OGFRConfig:
         """Build from a plain dict (e.g. parsed YAML); unknown keys are an error naming them."""
@@ -212,7 +173,12 @@ class OGFRConfig:
         return out
 
 
-PRESETS: dict[str, str] = {"vit_base": "vit_base", "vit_small": "vit_small", "tiny": "tiny", "demo": "demo"}
+# The allowed values of every Literal-typed field (patch_embed, fep, mask, decoder), read off the types.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    name: typing.get_args(tp)
+    for name, tp in typing.get_type_hints(OGFRConfig).items()
+    if typing.get_origin(tp) is Literal
+}
 
 
 def _pair(name: str, value: Any) -> tuple[int, int]:
@@ -227,4 +193,4 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
     return a, b
 
 
-__all__ = ["OGFRConfig", "PRESETS", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]
+__all__ = ["HYBRID_STAGES", "OGFRConfig", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]

@@ -18,6 +18,10 @@ from ogfr.model.config import OGFRConfig
 from ogfr.model.vit import init_weights, make_blocks
 
 
+class NonFiniteError(FloatingPointError):
+    """A value the model needs to be finite is NaN or Inf (the training loop reports it as divergence)."""
+
+
 class MHSAFix(nn.Module):
     """MHSA_fix (eq. 13-16): queries from patch tokens only; the fixed (global, part) tokens output their
     own value projections, so they are never mixed with patches. Output projection shared by all tokens."""
@@ -151,6 +155,8 @@ class FEP(nn.Module):
         if not self.training:
             return Decision(keep=logits > 0, agent_logits=logits)  # m > 0.5
         m = torch.sigmoid(logits).detach()
+        if not bool(torch.isfinite(m).all()):  # torch.bernoulli would fail (a device assert on CUDA)
+            raise NonFiniteError("the FEP agent's keep probabilities (eq. 7) are not finite")
         episodes = self.cfg.agent_episodes
         actions = torch.bernoulli(m.unsqueeze(1).expand(b, episodes, n).contiguous())  # eq. 8, (B, E, N)
         logprob = bernoulli_log_prob(logits.unsqueeze(1).expand_as(actions), actions)  # (B, E)

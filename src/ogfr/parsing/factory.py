@@ -16,7 +16,7 @@ def make_backend(
     dataset_root: Path | None = None,
     *,
     model: Path | None = None,
-    batch_size: int = 8,
+    workers: int = 0,
     masks: Path | None = None,
     masks_format: str | None = None,
     mask_weights: Path | None = None,
@@ -26,7 +26,7 @@ def make_backend(
     """The backend ``name`` at ``label_size`` (h, w).
 
     ``synthetic`` and ``files`` need ``dataset_root``; ``model`` is the pose model file (default: the
-    fetched one); ``masks`` / ``masks_format`` configure ``files``; ``mask_weights`` /
+    fetched one) and ``workers`` its parallel interpreters (0 = one per CPU core); ``masks`` / ``masks_format`` configure ``files``; ``mask_weights`` /
     ``keypoint_weights`` / ``device`` configure ``torchvision``. Heavy imports happen only here.
     """
     if name in ("synthetic", "files") and dataset_root is None:
@@ -42,7 +42,7 @@ def make_backend(
     if name == "pose":
         from ogfr.parsing.pose import PoseBackend, PoseConfig
 
-        return PoseBackend(label_size, model=model, cfg=PoseConfig(batch_size=max(1, min(batch_size, 16))))
+        return PoseBackend(label_size, model=model, cfg=PoseConfig(workers=workers))
     if name == "torchvision":
         from ogfr.parsing.tv import TorchvisionBackend
 
@@ -52,5 +52,5 @@ def make_backend(
 
 def backend_options(args: Any) -> dict:
     """The ``make_backend`` keyword options found as attributes of ``args`` (e.g. an argparse namespace)."""
-    keys = ("model", "batch_size", "masks", "masks_format", "mask_weights", "keypoint_weights", "device")
+    keys = ("model", "workers", "masks", "masks_format", "mask_weights", "keypoint_weights", "device")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}

@@ -10,8 +10,11 @@ below the threshold means no person (all background).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +76,10 @@ class PoseConfig:
     visibility_threshold: float = 0.5  # a landmark below this drops every segment it ends
     mask_threshold: float = 0.5  # person-mask probability above this is a person pixel
     margin: float = 0.125  # letterbox margin on each side, as a fraction of the longer side
-    batch_size: int = 8
-    num_threads: int = 2
+    # Speed only (the labels do not depend on them; benchmarks/pose_throughput.py measured the defaults):
+    batch_size: int = 1  # images per interpreter call (larger batches are slower with XNNPACK on CPU)
+    num_threads: int = 1  # LiteRT threads per interpreter
+    workers: int = 0  # interpreters running in parallel threads (LiteRT releases the GIL); 0 = one per core
 
     def __post_init__(self) -> None:
         for name in ("presence_threshold", "visibility_threshold", "mask_threshold"):
@@ -82,8 +87,13 @@ class PoseConfig:
                 raise ValueError(f"PoseConfig.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.margin < 1.0:
             raise ValueError(f"PoseConfig.margin must be in [0, 1), got {self.margin}")
-        if self.batch_size < 1 or self.num_threads < 1:
-            raise ValueError("PoseConfig.batch_size and num_threads must be >= 1")
+        if self.batch_size < 1 or self.num_threads < 1 or self.workers < 0:
+            raise ValueError("PoseConfig.batch_size and num_threads must be >= 1, workers >= 0")
+
+    def labels_config(self) -> dict:
+        """The settings the labels depend on (recorded in a label cache's meta.json)."""
+        names = ("presence_threshold", "visibility_threshold", "mask_threshold", "margin")
+        return {n: getattr(self, n) for n in names}
 
 
 @dataclass(frozen=True)
@@ -228,25 +238,34 @@ class PoseBackend:
         self.cfg = cfg or PoseConfig()
         self.model_path = resolve_model(model)
         self._interpreter_cls = Interpreter
-        self._interps: dict[int, object] = {}  # one interpreter per batch length (a resize re-plans)
+        self.workers = self.cfg.workers or os.cpu_count() or 1
+        self._local = threading.local()  # per thread: one interpreter per batch length (a resize re-plans)
+        self._pool: ThreadPoolExecutor | None = None
 
     def config(self) -> dict:
-        return asdict(self.cfg)
+        return self.cfg.labels_config()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_interps"] = {}  # rebuilt lazily after pickling
+        state["_local"], state["_pool"] = None, None  # interpreters and threads are rebuilt after pickling
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(B, 256, 256, 3) -> landmarks (B, 33, 5), presence (B,), mask logits (B, 256, 256)."""
-        interp = self._interps.get(len(batch))
+        if not hasattr(self._local, "interps"):
+            self._local.interps = {}
+        interps = self._local.interps
+        interp = interps.get(len(batch))
         if interp is None:
             interp = self._interpreter_cls(model_path=str(self.model_path), num_threads=self.cfg.num_threads)
             if len(batch) != 1:
                 interp.resize_tensor_input(interp.get_input_details()[0]["index"], list(batch.shape))
             interp.allocate_tensors()
-            self._interps[len(batch)] = interp
+            interps[len(batch)] = interp
         out = {d["name"]: d["index"] for d in interp.get_output_details()}
         interp.set_tensor(interp.get_input_details()[0]["index"], batch)
         interp.invoke()
@@ -283,17 +302,25 @@ class PoseBackend:
             return ParseResult(labels, "no_person", "no person pixel near a visible body segment")
         return ParseResult(labels)
 
+    def _parse_chunk(self, chunk: Sequence[np.ndarray]) -> list[ParseResult]:
+        boxed = [letterbox(np.asarray(img, dtype=np.uint8), self.cfg.margin) for img in chunk]
+        lms, presence, masks = self._run(np.stack([b[0] for b in boxed]))
+        return [
+            self._to_labels(lms[i], float(presence[i]), masks[i], box) for i, (_, box) in enumerate(boxed)
+        ]
+
     def parse_images(self, images: Sequence[np.ndarray]) -> list[ParseResult]:
-        """Parse (H, W, 3) uint8 RGB arrays (at least 8 pixels a side) in batches."""
-        results: list[ParseResult] = []
+        """Parse (H, W, 3) uint8 RGB arrays (at least 8 pixels a side): batches of ``cfg.batch_size``
+        run on ``workers`` threads, each with its own interpreter; results keep the input order."""
         bs = self.cfg.batch_size
-        for start in range(0, len(images), bs):
-            chunk = images[start : start + bs]
-            boxed = [letterbox(np.asarray(img, dtype=np.uint8), self.cfg.margin) for img in chunk]
-            lms, presence, masks = self._run(np.stack([b[0] for b in boxed]))
-            for i, (_, box) in enumerate(boxed):
-                results.append(self._to_labels(lms[i], float(presence[i]), masks[i], box))
-        return results
+        chunks = [images[i : i + bs] for i in range(0, len(images), bs)]
+        if self.workers == 1 or len(chunks) == 1:
+            done = map(self._parse_chunk, chunks)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ogfr-pose")
+            done = self._pool.map(self._parse_chunk, chunks)
+        return [r for part in done for r in part]
 
     def parse(self, paths: Sequence[Path]) -> list[ParseResult]:
         return parse_loaded(self.parse_images, self.label_size, [Path(p) for p in paths])

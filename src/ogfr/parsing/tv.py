@@ -2,9 +2,10 @@
 
 The closest offline stand-in for the paper's Mask R-CNN + PifPaf. Weights are never downloaded here:
 they come from paths the user gives or from torchvision's cache (``$TORCH_HOME/hub/checkpoints``), and
-are loaded with ``torch.load(weights_only=True)``. The keypoints and the mask go through the same
-nearest-segment assignment as the ``pose`` backend (``COCO_SEGMENTS``); COCO has no foot keypoints, so
-each foot is a short segment continuing the shin below the ankle.
+are read with ``ogfr.io.load_tensors`` (no code is unpickled; a bad file is an error naming it). The
+keypoints and the mask go through the same nearest-segment assignment as the ``pose`` backend
+(``COCO_SEGMENTS``); COCO has no foot keypoints, so each foot is a short segment continuing the shin
+below the ankle.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ogfr.io import load_tensors
 from ogfr.parsing.base import ParseResult, empty_labels, parse_loaded
 from ogfr.parsing.pose import landmarks_to_parts
 
@@ -87,6 +89,26 @@ def _find_weights(given: Path | None, file_name: str) -> Path:
     )
 
 
+def _read_state(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The state dict in ``path`` (read before any network is built, so a bad file is refused at once)."""
+    state = load_tensors(path, f"torchvision {what} weights file")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    return state
+
+
+def _load_detector(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Load ``state`` into ``model``; keys or shapes of another network are a ValueError naming ``path``."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        raise ValueError(f"{path}: not the expected {what} weights ({str(err)[:300]})") from err
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: not the expected {what} weights (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+
+
 class TorchvisionBackend:
     """Mask R-CNN + Keypoint R-CNN (ResNet-50 FPN, COCO) -> part maps at ``label_size`` (h, w).
 
@@ -116,19 +138,18 @@ class TorchvisionBackend:
                 _find_weights(mask_weights, MASK_WEIGHTS),
                 _find_weights(keypoint_weights, KEYPOINT_WEIGHTS),
             )
+        whats = ("Mask R-CNN", "Keypoint R-CNN")
+        states = [None if p is None else _read_state(p, w) for p, w in zip(paths, whats, strict=True)]
         from torchvision.models.detection import keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
 
         kwargs = {"weights": None, "weights_backbone": None, "min_size": min_size, "max_size": 2 * min_size}
         self.mask_model = maskrcnn_resnet50_fpn(**kwargs)
         self.kp_model = keypointrcnn_resnet50_fpn(**kwargs)
-        for model, path in zip((self.mask_model, self.kp_model), paths, strict=True):
-            if path is not None:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                missing, unexpected = model.load_state_dict(state, strict=False)
-                if missing or unexpected:
-                    raise ValueError(
-                        f"{path}: not the expected checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})"
-                    )
+        for model, state, path, what in zip(
+            (self.mask_model, self.kp_model), states, paths, whats, strict=True
+        ):
+            if state is not None:
+                _load_detector(model, state, path, what)
             model.eval().to(self.device)
         self._config = {
             "min_size": min_size,

@@ -6,6 +6,7 @@ resolve outside the indexed root (symlinks) are skipped and listed in the index'
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import torch
 
+from ogfr.engine import dist
+from ogfr.engine.dist import DistInfo
+from ogfr.engine.shards import PartFiles, Plan, job_key
 from ogfr.images import MAX_PIXELS, UnreadableImage, read_image
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
-from ogfr.search.records import ImageRecord, sha256_file
+from ogfr.search.records import Embeddings, ImageRecord, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +104,26 @@ def build_index(
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
     info: dict | None = None,
+    ranks: DistInfo | None = None,
 ) -> IndexReport:
     """Create (or resume, or with ``append`` extend) the index at ``out`` with the images under ``images``.
 
     An unfinished index (a killed run) resumes without ``append``; a finished one needs ``append=True``.
     An index built by another checkpoint or layout is refused.
+
+    Under torchrun (``ranks`` from ``ogfr.engine.dist.init_distributed``) the batches are dealt to the ranks
+    round-robin; each rank writes its finished batches as part files in the index folder and rank 0
+    appends them in order, so the index is the one a single process writes (``ogfr.engine.shards``). A
+    killed run resumes: finished part files are reused.
     """
+    ranks = ranks or DistInfo()
     out = Path(out)
-    if (out / "manifest.json").exists():
+    if ranks.is_main:
+        index, (root_path, files, skipped) = _open_or_create(embedder, images, out, append, root, info)
+    dist.barrier(ranks)  # the index exists (and is marked unfinished) before the other ranks open it
+    if not ranks.is_main:
         index = Index.open(out, model=embedder.identity)
-        if index.complete and not append:
-            raise ValueError(f"{out} already holds a finished index; pass --append to add images to it")
         root_path, files, skipped = collect(images, root if root is not None else index.root)
-        if root_path != index.root.resolve():
-            raise ValueError(f"images must be under the index root {index.root} (got root {root_path})")
-    else:
-        root_path, files, skipped = collect(images, root)
-        info = {"occlusion": embedder.occlusion, "camid": embedder.camid, **(info or {})}
-        index = Index.create(out, root_path, embedder.identity, info)
-    index.set_complete(False)
     report = IndexReport(index)
     done = index.indexed_paths()
     todo = []
@@ -128,39 +133,125 @@ def build_index(
             report.already += 1
         else:
             todo.append((f, rel))
-    if report.already:
+    dist.barrier(ranks)  # every rank has read the same state before rank 0 appends
+    if report.already and ranks.is_main:
         log.info("%d image(s) already indexed, %d to go", report.already, len(todo))
-    bar = _Progress(progress, len(todo))
+    plan = Plan(len(todo), embedder.batch_size)  # one unit = one batch = one shard, as in one process
+    settings = {"model": embedder.identity.as_dict(), "batch": embedder.batch_size, "max_pixels": max_pixels,
+                "occlusion": embedder.occlusion, "camid": embedder.camid}  # fmt: skip
+    parts = PartFiles(out, job_key([], settings))
+    units = [[todo[i] for i in plan.items(k)] for k in range(len(plan))]
+    names = [[rel for _, rel in unit] for unit in units]
+    merged = 0  # units appended so far, in order (rank 0)
+
+    def merge(unit: tuple[list[ImageRecord], Embeddings | None, list]) -> None:
+        nonlocal merged
+        records, emb, unit_skipped = unit
+        if records:
+            index.append(records, emb)
+        report.added += len(records)
+        skipped.extend(unit_skipped)
+        parts.discard(names[merged])
+        bar.advance(len(units[merged]))
+        merged += 1
+
+    def merge_ready(block: bool) -> None:
+        while merged < len(units):
+            part = parts.wait(names[merged]) if block else parts.load(names[merged])
+            if part is None:
+                return
+            merge(_from_part(part, embedder.identity))
+
+    bar = _Progress(progress and ranks.is_main, len(todo))
     with bar:
-        for s in range(0, len(todo), embedder.batch_size):
-            batch = todo[s : s + embedder.batch_size]
-            records, tensors, pil, paths = [], [], [], []
-            for f, rel in batch:
-                try:
-                    img = read_image(f, max_pixels=max_pixels)
-                except UnreadableImage as err:
-                    skipped.append((rel, err.reason))
-                    continue
-                pid, camid = parse_market_name(f.name)
-                records.append(ImageRecord(rel, pid, camid, img.width, img.height, sha256_file(f)))
-                tensors.append(embedder.preprocess(img))
-                pil.append(img)
-                paths.append(f)
-            if records:
-                z = embedder.codes(pil, paths)
-                emb = embedder.embed_tensors(torch.stack(tensors), z)
-                codes = ["".join(str(int(b)) for b in row) for row in z.tolist()]
-                records = [
-                    ImageRecord(**{**r.__dict__, "code": c}) for r, c in zip(records, codes, strict=True)
-                ]
-                index.append(records, emb)
-                report.added += len(records)
-            bar.advance(len(batch))
-    index.add_skipped(skipped)
-    index.set_complete(True)
+        for k in plan.mine(ranks.rank, ranks.world_size):
+            part = parts.load(names[k])  # a resumed run reuses the units it finished
+            if not ranks.distributed:  # one process: every unit in order, appended at once
+                merge(
+                    _from_part(part, embedder.identity)
+                    if part
+                    else _embed_unit(embedder, units[k], max_pixels)
+                )
+                continue
+            if part is None:
+                parts.save(names[k], *_to_part(*_embed_unit(embedder, units[k], max_pixels)))
+            if ranks.is_main:
+                merge_ready(block=False)  # append what the other ranks have finished so far
+        if ranks.is_main and ranks.distributed:
+            merge_ready(block=True)
+    if ranks.is_main:
+        index.add_skipped(skipped)
+        index.set_complete(True)
+        parts.remove()
+        log.info("indexed %d new image(s) (%d in total), skipped %d", report.added, len(index), len(skipped))
     report.skipped = skipped
-    log.info("indexed %d new image(s) (%d in total), skipped %d", report.added, len(index), len(skipped))
     return report
+
+
+def _open_or_create(
+    embedder: Embedder,
+    images: str | Path,
+    out: Path,
+    append: bool,
+    root: str | Path | None,
+    info: dict | None,
+) -> tuple[Index, tuple[Path, list[Path], list[tuple[str, str]]]]:
+    """The index at ``out`` (resumed, or extended with ``append``) or a new one, marked unfinished, and
+    ``collect``'s (root, files, skipped)."""
+    if (out / "manifest.json").exists():
+        index = Index.open(out, model=embedder.identity)
+        if index.complete and not append:
+            raise ValueError(f"{out} already holds a finished index; pass --append to add images to it")
+        collected = collect(images, root if root is not None else index.root)
+        if collected[0] != index.root.resolve():
+            raise ValueError(f"images must be under the index root {index.root} (got root {collected[0]})")
+    else:
+        collected = collect(images, root)
+        info = {"occlusion": embedder.occlusion, "camid": embedder.camid, **(info or {})}
+        index = Index.create(out, collected[0], embedder.identity, info)
+    index.set_complete(False)
+    return index, collected
+
+
+def _embed_unit(
+    embedder: Embedder, unit: list[tuple[Path, str]], max_pixels: int
+) -> tuple[list[ImageRecord], Embeddings | None, list[tuple[str, str]]]:
+    """Records and features of one batch of (file, relative path); unreadable files as (path, reason)."""
+    records, tensors, pil, paths, skipped = [], [], [], [], []
+    for f, rel in unit:
+        try:
+            img = read_image(f, max_pixels=max_pixels)
+        except UnreadableImage as err:
+            skipped.append((rel, err.reason))
+            continue
+        pid, camid = parse_market_name(f.name)
+        records.append(ImageRecord(rel, pid, camid, img.width, img.height, sha256_file(f)))
+        tensors.append(embedder.preprocess(img))
+        pil.append(img)
+        paths.append(f)
+    if not records:
+        return [], None, skipped
+    z = embedder.codes(pil, paths)
+    emb = embedder.embed_tensors(torch.stack(tensors), z)
+    codes = ["".join(str(int(b)) for b in row) for row in z.tolist()]
+    records = [dataclasses.replace(r, code=c) for r, c in zip(records, codes, strict=True)]
+    return records, emb, skipped
+
+
+def _to_part(records: list[ImageRecord], emb: Embeddings | None, skipped: list) -> tuple[dict, dict]:
+    tensors = {} if emb is None else {
+        "global": emb.global_, "parts": emb.parts, "visibility": emb.visibility.to(torch.uint8)
+    }  # fmt: skip
+    return tensors, {"records": [dataclasses.asdict(r) for r in records], "skipped": skipped}
+
+
+def _from_part(part: tuple[dict, dict], model) -> tuple[list[ImageRecord], Embeddings | None, list]:
+    tensors, meta = part
+    records = [ImageRecord(**r) for r in meta["records"]]
+    emb = None
+    if records:
+        emb = Embeddings(tensors["global"], tensors["parts"], tensors["visibility"].bool(), model)
+    return records, emb, [tuple(x) for x in meta["skipped"]]
 
 
 class _Progress:

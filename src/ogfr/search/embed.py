@@ -77,11 +77,7 @@ class Embedder:
         from ogfr.engine.checkpoint import load_for_inference
 
         model, _cfg, _meta = load_for_inference(checkpoint, map_location=device)
-        mcfg = model.cfg
-        layout = FeatureLayout(
-            int(mcfg.embed_dim), int(mcfg.num_parts), int(mcfg.num_coarse), tuple(mcfg.image_size)
-        )
-        identity = ModelIdentity(sha256_file(checkpoint), layout)
+        identity = ModelIdentity(sha256_file(checkpoint), model_layout(model))  # K = 0 for the baseline
         return cls(model, identity=identity, device=device, **kwargs)
 
     def _make_backend(self, occlusion: Occlusion | Any) -> tuple[Any, str]:

@@ -29,6 +29,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ogfr.io import atomic_path, atomic_write_text
+from ogfr.search.integrity import check_database, check_shard_arrays, shard_file
 from ogfr.search.records import Embeddings, Hit, ImageRecord, ModelIdentity, sha256_file
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class Index:
             raise FileNotFoundError(f"{path} is not an ogfr index: {MANIFEST} is missing")
         try:
             manifest = json.loads(mpath.read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError(f"{mpath} must hold a JSON object, got a {type(manifest).__name__}")
             if manifest.get("format") != FORMAT:
                 raise ValueError(f"format is {manifest.get('format')!r}, expected {FORMAT!r}")
             if manifest.get("version") != VERSION:
@@ -122,6 +125,8 @@ class Index:
             ) from err
         if not {"images", "shards", "skipped"} <= tables:
             raise ValueError(f"corrupt index {path}: {DATABASE} lacks the images/shards/skipped tables")
+        with index._db() as db:
+            check_database(path, db)
         if model is not None and (why := index.model.mismatch(model)):
             raise ValueError(
                 f"index {path} was built by another model: {why}. Build a new index with this checkpoint "
@@ -215,8 +220,9 @@ class Index:
                 "SELECT path, pid, camid, width, height, sha256, code, shard, row FROM images ORDER BY id"
             ).fetchall()
         arrays: dict[str, dict[str, np.ndarray]] = {}
+        layout = self.model.layout
         for name, n_rows, digest in shards:
-            file = self.path / name
+            file = shard_file(self.path, name)  # confined to the index folder before it is opened
             if not file.is_file():
                 raise ValueError(f"corrupt index {self.path}: shard {name} is missing")
             if sha256_file(file) != digest:
@@ -227,10 +233,8 @@ class Index:
                 data = load_file(file)
             except Exception as err:  # safetensors raises its own error types
                 raise ValueError(f"corrupt index {self.path}: shard {name} is unreadable ({err})") from err
-            if set(data) != {"global", "parts", "visibility"} or any(len(a) != n_rows for a in data.values()):
-                raise ValueError(f"corrupt index {self.path}: shard {name} does not hold {n_rows} rows")
+            check_shard_arrays(self.path, name, data, n_rows, layout.dim, layout.num_parts)
             arrays[name] = data
-        layout = self.model.layout
         records, order = [], []
         starts, offset = {}, 0
         for name, n_rows, _ in shards:

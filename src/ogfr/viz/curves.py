@@ -11,7 +11,20 @@ from ogfr.io import atomic_path
 
 __all__ = ["results_bar_chart", "training_curves"]
 
-_SKIP = {"epoch", "step", "lr", "images_per_s", "epoch_time_s", "rank1", "rank5", "rank10", "mAP", "mINP"}
+_SKIP = {
+    "epoch",
+    "step",
+    "lr",
+    "images_per_s",
+    "epoch_time_s",
+    "unreadable_images",
+    "data_time_s",
+    "rank1",
+    "rank5",
+    "rank10",
+    "mAP",
+    "mINP",
+}
 
 
 def _atomic_savefig(fig, path: Path) -> Path:

@@ -46,6 +46,7 @@ from ogfr.data.synth.scene import (
     sample_view,
     texture_background,
 )
+from ogfr.io import check_can_create, make_dirs
 from ogfr.parts import PART_NAMES, SCENE_NAMES, SCENE_OCCLUDER, SCENE_PEDESTRIAN
 
 log = logging.getLogger(__name__)
@@ -248,10 +249,9 @@ def read_settings(root: str | os.PathLike) -> dict:
 
 def _check_existing(out: Path, cfg: SynthConfig, overwrite: bool) -> bool:
     """True if ``out`` already holds this exact data set; raise if it holds something we must not replace."""
+    check_can_create(out, f"--out {out}")
     if not out.exists():
         return False
-    if not out.is_dir():
-        raise NotADirectoryError(f"--out {out} exists and is not a directory")
     if not any(out.iterdir()):
         out.rmdir()
         return False
@@ -282,7 +282,7 @@ def generate(
     if _check_existing(out, cfg, overwrite):
         log.info("%s already holds this synthetic data set; reusing it", out)
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     tmp = out.parent / f".{out.name}.partial"
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -1,0 +1,79 @@
+"""Decompression bombs through every command (issue 13 item 1): a 48 KB PNG declaring 20000 x 20000 pixels
+once killed `ogfr parse` and `ogfr train`, and a 10000 x 10000 one was decoded silently (2 GB)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hostile_files import TINY, refused
+
+from image_files import bomb_png
+from ogfr.cli import main
+
+SIDES = pytest.mark.parametrize("side", [20_000, 10_000], ids=["20k", "10k"])
+
+
+def _plant(root: Path, side: int) -> Path:
+    """A bomb named like a training image of identity 3 (which has other, readable images)."""
+    return bomb_png(root / "bounding_box_train" / f"0003_c1s1_999999_0{side // 10_000}.png", side)
+
+
+@SIDES
+def test_parse_skips_a_bomb_with_its_reason(data, side, tmp_path, capsys):
+    bomb = _plant(data, side)
+    out = tmp_path / "labels"
+    assert (
+        main(["parse", "--dataset", str(data), "--backend", "synthetic", "--out", str(out), "--no-progress"])
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unreadable"] >= 1 and summary["ok"] == summary["images"] - summary["unreadable"] > 0
+    printed = capsys.readouterr().out
+    assert "unreadable" in printed and bomb.stem in printed
+
+
+@SIDES
+def test_train_substitutes_a_bomb_and_counts_it(data, side, tmp_path, capsys, caplog):
+    bomb = _plant(data, side)
+    run = tmp_path / "run"
+    argv = ["train", "--config", TINY, f"data.root={data}", "train.epochs=1", "train.steps_per_epoch=6",
+            "train.eval_every=0", "data.obstacle_bank=8", "--out", run, "--no-progress"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["unreadable_images"] == 1 and row["step"] == 6
+    assert str(bomb) in caplog.text and "decompression bomb" in caplog.text
+
+
+@SIDES
+def test_index_skips_a_bomb_and_records_why(data, ckpt, side, tmp_path, capsys):
+    gallery = data / "query"
+    bomb = bomb_png(gallery / f"0001_c1s1_99999{side // 10_000}_00.png", side)
+    out = tmp_path / "idx"
+    argv = ["index", "--checkpoint", ckpt, "--images", gallery, "--out", out, "--occlusion", "visible"]
+    assert main([str(a) for a in [*argv, "--no-progress"]]) == 0
+    printed = capsys.readouterr().out
+    assert f"{bomb.name}: " in printed and "decompression bomb" in printed
+    from ogfr.search.index import Index
+
+    index = Index.open(out)
+    assert bomb.name not in index.indexed_paths() and dict(index.skipped())[bomb.name].startswith(
+        f"{side**2} pixels"
+    )
+
+
+@SIDES
+def test_search_and_show_refuse_a_bomb_query_naming_it(data, ckpt, side, tmp_path, capsys):
+    out = tmp_path / "idx"
+    argv = ["index", "--checkpoint", ckpt, "--images", data / "query", "--out", out, "--occlusion", "visible"]
+    assert main([str(a) for a in [*argv, "--no-progress"]]) == 0
+    bomb = bomb_png(tmp_path / "query.png", side)
+    refused(capsys, ["search", "--index", out, bomb], f"{bomb}: ", "decompression bomb")
+    fig = tmp_path / "fig.png"
+    refused(capsys, ["show", "ranked", "--index", out, bomb, "--out", fig], str(bomb), "decompression bomb")
+    for figure in ("visibility", "erasing"):
+        argv = ["show", figure, "--checkpoint", ckpt, bomb, "--out", fig, "--occlusion", "visible"]
+        refused(capsys, argv, str(bomb), "decompression bomb")
+    refused(capsys, ["show", "parsing", bomb, "--backend", "synthetic", "--out", fig], str(bomb), "bomb")
+    assert not fig.exists()
