@@ -73,9 +73,10 @@ def main() -> None:
     args = p.parse_args()
 
     from ogfr.data import EvalTransform, ReIDDataset
-    from ogfr.engine.build import batch_codes, ensure_labels, load_data
+    from ogfr.engine.build import code_settings, ensure_labels, load_data
     from ogfr.engine.checkpoint import load_for_inference
-    from ogfr.engine.evaluate import rank_features
+    from ogfr.engine.evaluate import evaluate_features
+    from ogfr.metrics import Features
 
     torch.manual_seed(0)
     model, cfg, _ = load_for_inference(args.checkpoint)
@@ -83,6 +84,7 @@ def main() -> None:
     data = load_data(cfg)
     labels = ensure_labels(cfg, data.root, [*data.train, *data.query, *data.gallery], data.name)
     transform = EvalTransform(size=cfg.model.image_size, label_size=cfg.model.label_size)
+    codes = code_settings(cfg)
 
     feats: dict[str, dict[str, list[torch.Tensor]]] = {}
     meta: dict[str, dict[str, list[torch.Tensor]]] = {}
@@ -92,7 +94,7 @@ def main() -> None:
         m: dict[str, list[torch.Tensor]] = {"pids": [], "camids": [], "visibility": []}
         with torch.no_grad():
             for b in loader:
-                z = batch_codes(b["labels"], cfg.model.num_coarse, cfg.parsing.lam)
+                z = codes.code(b["labels"])
                 s = _stages(model, b["img"], z, b["camid"])
                 out = model(b["img"], z, b["camid"])
                 tokens = s["head_out"][:, : 1 + k]  # global and part features, as forward returns them
@@ -137,14 +139,15 @@ def main() -> None:
             split = {}
             for s in ("query", "gallery"):
                 x = F.normalize(get(s).float(), dim=-1)
-                split[s] = {
-                    "global": x[:, 0],
-                    "parts": x[:, 1:] if k else None,
-                    "visibility": torch.cat(meta[s]["visibility"]),
-                    "pids": torch.cat(meta[s]["pids"]).long(),
-                    "camids": torch.cat(meta[s]["camids"]).long(),
-                }
-            r = rank_features(split["query"], split["gallery"], use_parts=use_parts).as_dict()
+                split[s] = Features(
+                    x[:, 0],
+                    x[:, 1:] if k else None,
+                    torch.cat(meta[s]["visibility"]) if k else None,
+                    pids=torch.cat(meta[s]["pids"]).long(),
+                    camids=torch.cat(meta[s]["camids"]).long(),
+                    name=s,
+                )
+            r = evaluate_features(split["query"], split["gallery"], use_parts=use_parts).as_dict()
             key = f"{name}, {'global + parts (eq. 25)' if use_parts else 'global only'}"
             report["retrieval"][key] = {"rank1": float(r["rank1"]), "mAP": float(r["mAP"])}
     report["kd"] = _kd_check(model, cfg, args.batches)

@@ -22,14 +22,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ogfr.search.faiss_shortlist import build_faiss_index
-from ogfr.search.ranking import exact_topk, shortlist_topk
-from ogfr.search.records import Embeddings
+from ogfr.metrics import Features, top_k
+from ogfr.search.faiss_shortlist import build_faiss_index, faiss_candidates
 
 
 def clustered(
     n: int, per_id: int, dim: int, k: int, noise: float, visible: float, seed: int
-) -> tuple[Embeddings, torch.Tensor]:
+) -> tuple[Features, torch.Tensor]:
     """``n`` rows of clustered features (n // per_id identities) and their identity labels."""
     g = torch.Generator().manual_seed(seed)
     ids = max(1, n // per_id)
@@ -39,7 +38,7 @@ def clustered(
     glob = F.normalize(centre[label] + noise * torch.randn(n, dim, generator=g) / dim**0.5, dim=-1)
     parts = F.normalize(part_centre[label] + noise * torch.randn(n, k, dim, generator=g) / dim**0.5, dim=-1)
     vis = torch.rand(n, k, generator=g) < visible
-    return Embeddings(glob, parts, vis), label
+    return Features(glob, parts, vis), label
 
 
 def recall(approx: torch.Tensor, exact: torch.Tensor) -> float:
@@ -76,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(1)
     pick = torch.randperm(len(q), generator=g)[: args.queries]
     noisy = torch.randn(args.queries, args.dim, generator=g) * args.noise / args.dim**0.5
-    query = Embeddings(
+    query = Features(
         F.normalize(q.global_[pick] + noisy, dim=-1),
         q.parts[pick],
         q.visibility[pick] & (torch.rand(args.queries, args.parts, generator=g) < 0.5),
     )
 
     t0 = time.perf_counter()
-    exact = exact_topk(query, gallery, top=args.top)
+    exact = top_k(query, gallery, args.top)
     t_exact = (time.perf_counter() - t0) / args.queries * 1e3
     rows = [("exact eq. 25 (whole gallery)", "-", "-", 1.0, t_exact, 0.0)]
     for kind in ("flat", "ivf"):
@@ -94,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         for nprobe in probes:
             for shortlist in (100, 1000):
                 t0 = time.perf_counter()
-                approx = shortlist_topk(
-                    query, gallery, index, top=args.top, shortlist=shortlist, nprobe=nprobe
-                )
+                found = faiss_candidates(index, query.global_, max(shortlist, args.top), nprobe=nprobe)
+                approx = top_k(query, gallery, args.top, candidates=torch.from_numpy(found).long())
                 t = (time.perf_counter() - t0) / args.queries * 1e3
                 label = "faiss flat L2" if kind == "flat" else f"faiss IVF{index.nlist}"
                 rows.append(

@@ -27,7 +27,7 @@ def load(
     camid: int = 0,
     batch_size: int = 32,
 ) -> Embedder:
-    """Load a trained OGFR checkpoint for inference; ``.embed(images)`` returns ``Embeddings``.
+    """Load a trained OGFR checkpoint for inference; ``.embed(images)`` returns ``ogfr.metrics.Features``.
 
     ``occlusion``: where the occlusion code z of new images comes from: ``"pose"`` (BlazePose parsing),
     ``"visible"`` (z = 0), ``"auto"`` (pose when available, else visible with a warning), or a parsing

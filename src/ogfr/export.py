@@ -2,6 +2,8 @@
 ``parts``, ``visibility``; the batch axis is dynamic.
 
 An input the model does not use is dropped by the exporter (``z`` for the plain-ViT baseline, oavit off).
+The file's metadata (``ogfr.occlusion_code``: JSON of C, lambda and the label size) says how z of a new
+image is made, as training made it.
 Outputs are the model's own (pre-BN, not normalised) features, exactly ``OGFR.forward``'s; the search
 L2-normalises them before eq. 25. ``verify_onnx`` runs the file with onnxruntime and returns the largest
 absolute difference to PyTorch.
@@ -9,6 +11,7 @@ absolute difference to PyTorch.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -16,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ogfr.io import atomic_path
+from ogfr.io import atomic_path, check_can_create
+from ogfr.parsing.codes import CodeSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +52,17 @@ def example_inputs(
     return img, z, camid
 
 
-def export_onnx(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
-    """Write the student branch of ``model`` as ONNX to ``out`` (atomically) and return the path."""
+def export_onnx(
+    model: nn.Module, out: str | Path, opset: int = 17, codes: CodeSettings | None = None
+) -> Path:
+    """Write the student branch of ``model`` as ONNX to ``out`` (atomically) and return the path.
+
+    ``codes`` (the checkpoint's stored settings) go into the metadata as ``ogfr.occlusion_code``.
+    """
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_can_create(out.parent, f"--out {out}")  # before the export (atomic_path creates the folder)
     graph = StudentGraph(model).eval()
     args = example_inputs(model)
     dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
@@ -69,6 +78,13 @@ def export_onnx(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
             opset_version=opset,
             dynamo=False,
         )
+        if codes is not None:
+            import onnx
+
+            proto = onnx.load(str(tmp))
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = "ogfr.occlusion_code", json.dumps(codes.as_dict())
+            onnx.save(proto, str(tmp))
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 

@@ -2,10 +2,17 @@
 
 Part-label maps everywhere in ogfr are integer maps with values 0..K (K = 8): 0 is background and
 1..K are the fine body parts of the paper (§3.1.1). Coarse parts (C of them) group fine parts for the
-occlusion code z (eq. 1-2); the paper's default C = 4 is {head, arms, torso, legs}.
+occlusion code z (eq. 1-2); the paper's default C = 4 is {head, arms, torso, legs}. ``resize_labels``
+is the one way to resize such a map (data transforms, parsing backends).
 """
 
 from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 PART_NAMES: tuple[str, ...] = (
     "background",
@@ -63,3 +70,36 @@ def coarse_groups(num_coarse: int) -> tuple[tuple[int, ...], ...]:
     if num_coarse not in COARSE_GROUPS:
         raise ValueError(f"num_coarse must be one of {sorted(COARSE_GROUPS)}, got {num_coarse}")
     return COARSE_GROUPS[num_coarse]
+
+
+LabelMap = TypeVar("LabelMap", np.ndarray, torch.Tensor)
+
+
+def resize_labels(labels: LabelMap, size: tuple[int, int], mode: Literal["majority", "nearest"]) -> LabelMap:
+    """A part-label map (h, w) resized to ``size``: numpy in, numpy out; tensor in, tensor out; same dtype.
+
+    ``nearest``: nearest neighbour, pixel-centre sampling (as PIL NEAREST); what moving labels along with
+    an image needs (transforms, pasted masks). ``majority``: each output pixel takes the part covering
+    most of its area (ties go to a body part rather than background, so thin limbs survive shrinking);
+    what bringing a full-resolution parse to the label size needs. A side that grows is sampled nearest.
+    """
+    if mode not in ("majority", "nearest"):
+        raise ValueError(f"mode must be 'majority' or 'nearest', got {mode!r}")
+    is_numpy = isinstance(labels, np.ndarray)
+    t = torch.from_numpy(np.array(labels)) if is_numpy else labels  # a copy: the input may be read-only
+    if t.ndim != 2:
+        raise ValueError(f"label map must be (h, w), got shape {tuple(t.shape)}")
+    size = (int(size[0]), int(size[1]))
+    if tuple(t.shape) == size:
+        return labels
+    if mode == "nearest" or t.shape[0] < size[0] or t.shape[1] < size[1]:
+        out = F.interpolate(t[None, None].float(), size=size, mode="nearest-exact")[0, 0]
+    else:
+        onehot = (
+            F.one_hot(t.long().clamp(0, NUM_PARTS), NUM_PARTS + 1).permute(2, 0, 1).float()
+        )  # (K+1, h, w)
+        area = F.adaptive_avg_pool2d(onehot[None], size)[0]  # (K+1, h', w') share of each part
+        area[0] -= 1e-4  # tie-break: a body part beats background on an even split
+        out = area.argmax(0)
+    out = out.to(t.dtype)
+    return out.numpy() if is_numpy else out

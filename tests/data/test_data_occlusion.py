@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ogfr.data import ObstacleBank, OcclusionAugment, Sample, resize_labels
+from ogfr.data import ObstacleBank, OcclusionAugment, Sample
+from ogfr.parts import resize_labels
 
 
 def _patch(value: int, h: int = 6, w: int = 4) -> np.ndarray:
@@ -39,7 +40,7 @@ def test_paste_consistency(seed):
     assert torch.allclose(img_o[:, mask], torch.tensor(1.0), atol=1e-5)
     assert torch.equal(img_o[:, ~mask], img[:, ~mask])
     # labels: background exactly where the label pixel centre is pasted over, unchanged elsewhere
-    label_mask = resize_labels(mask.long(), (16, 8)).bool()
+    label_mask = resize_labels(mask.long(), (16, 8), mode="nearest").bool()
     assert torch.all(labels_o[label_mask] == 0)
     assert torch.equal(labels_o[~label_mask], labels[~label_mask])
     assert label_mask.any()

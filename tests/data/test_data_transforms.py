@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ogfr.data import FLIP_PERMUTATION, EvalTransform, TrainTransform, resize_labels
-from ogfr.parts import PART_NAMES
+from ogfr.data import FLIP_PERMUTATION, EvalTransform, TrainTransform
+from ogfr.parts import PART_NAMES, resize_labels
 
 # One distinct colour per label (0 = background black, as padding).
 COLOURS = np.array(
@@ -126,8 +126,8 @@ def test_eval_transform_exact_values():
 
 def test_labels_resized_with_nearest_pixel_centres():
     labels = torch.arange(16).view(4, 4)
-    assert resize_labels(labels, (2, 2)).tolist() == [[5, 7], [13, 15]]
-    assert resize_labels(torch.tensor([[1, 2]]), (1, 4)).tolist() == [[1, 1, 2, 2]]
+    assert resize_labels(labels, (2, 2), mode="nearest").tolist() == [[5, 7], [13, 15]]
+    assert resize_labels(torch.tensor([[1, 2]]), (1, 4), mode="nearest").tolist() == [[1, 1, 2, 2]]
 
 
 def test_bad_arguments():

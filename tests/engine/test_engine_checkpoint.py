@@ -57,6 +57,27 @@ def test_load_for_inference_rebuilds_the_student(tiny_ckpt) -> None:
     assert torch.equal(a["global"], b["global"]) and torch.equal(a["visibility"], b["visibility"])
 
 
+def test_stored_code_settings_and_the_fallback_for_old_checkpoints(tiny_ckpt, tmp_path: Path) -> None:
+    path, cfg, model = tiny_ckpt
+    # written without them (as before they were stored): those of the config it carries
+    _, _, meta = load_for_inference(path)
+    assert meta["occlusion_code"] == {"num_coarse": 4, "lam": 5.0, "label_size": [32, 16]}
+    data = load_checkpoint(path)
+    data["config"]["parsing"]["lam"] = 9.0  # the stored value wins over the config
+    data["meta"]["occlusion_code"] = {"num_coarse": 4, "lam": 7.0, "label_size": [32, 16]}
+    stored = tmp_path / "stored.pt"
+    save_checkpoint(stored, {k: v for k, v in data.items() if k not in ("format", "version")})
+    assert load_for_inference(stored)[2]["occlusion_code"]["lam"] == 7.0
+    data["meta"]["occlusion_code"] = {"num_coarse": 2, "lam": 7.0, "label_size": [32, 16]}
+    save_checkpoint(stored, {k: v for k, v in data.items() if k not in ("format", "version")})
+    with pytest.raises(ValueError, match="stored occlusion code has C = 2, the model takes C = 4"):
+        load_for_inference(stored)
+    data["meta"]["occlusion_code"] = {"lam": 7.0}
+    save_checkpoint(stored, {k: v for k, v in data.items() if k not in ("format", "version")})
+    with pytest.raises(ValueError, match="stored.pt: occlusion-code settings must hold"):
+        load_for_inference(stored)
+
+
 def test_truncated_checkpoint_is_refused(tiny_ckpt, tmp_path: Path) -> None:
     path, _, _ = tiny_ckpt
     cut = tmp_path / "cut.pt"

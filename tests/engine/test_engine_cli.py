@@ -12,27 +12,24 @@ import torch
 from ogfr.cli import main
 from ogfr.engine import load_for_inference
 from ogfr.engine.build import ensure_labels
-from ogfr.engine.evaluate import extract_features
+from ogfr.engine.evaluate import split_features
+from ogfr.engine.features import CachedLabels, FeatureExtractor
+from ogfr.parsing import CodeSettings
 
 
 def _direct(run: Path, synth_root: Path):
     """Features and metrics computed by hand with ogfr.metrics on the same model and labels."""
     from ogfr.data import load_dataset
-    from ogfr.metrics import Features, evaluate
+    from ogfr.metrics import evaluate
 
-    model, cfg, _ = load_for_inference(run / "best.pt")
+    model, cfg, meta = load_for_inference(run / "best.pt")
     data = load_dataset("synthetic", synth_root)
     labels = ensure_labels(cfg, data.root, [*data.query, *data.gallery], data.name)
-    kw = dict(image_size=cfg.model.image_size, label_size=cfg.model.label_size, labels=labels, progress=False)
-    q, g = extract_features(model, data.query, **kw), extract_features(model, data.gallery, **kw)
-    res = evaluate(
-        Features(q["global"], q["parts"], q["visibility"]),
-        Features(g["global"], g["parts"], g["visibility"]),
-        q["pids"],
-        g["pids"],
-        q["camids"],
-        g["camids"],
-    )
+    codes = CodeSettings.from_dict(meta["occlusion_code"])
+    extractor = FeatureExtractor(model, codes, labels=CachedLabels(labels))
+    q = split_features(extractor, data.query, progress=False)
+    g = split_features(extractor, data.gallery, progress=False)
+    res = evaluate(q, g, q.pids, g.pids, q.camids, g.camids)
     return q, res
 
 
@@ -72,6 +69,22 @@ def test_eval_without_parts_uses_the_global_feature(trained_run, synth_root: Pat
     assert got["parts"] is False and got["results"]["settings"].get("parts", False) in (False, None, "off")
 
 
+def test_a_lam_flag_overrides_the_stored_value_with_a_warning(
+    trained_run, synth_root: Path, tmp_path, caplog
+) -> None:
+    import logging
+
+    run, _, _ = trained_run
+    out = tmp_path / "lam.json"
+    args = ["eval", "--checkpoint", str(run / "best.pt"), "--dataset", str(synth_root), "--out", str(out)]
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "--lam", "5"]) == 0
+        assert "instead of" not in caplog.text  # the stored value again: no warning
+        assert main([*args, "--lam", "40"]) == 0
+    assert "--lam: lambda = 40 instead of the 5 stored with the model" in caplog.text
+    assert json.loads(out.read_text())["occlusion_code"]["lam"] == 40.0
+
+
 def test_extract_writes_features_and_ids(trained_run, synth_root: Path, tmp_path) -> None:
     from safetensors.torch import load_file
 
@@ -82,9 +95,10 @@ def test_extract_writes_features_and_ids(trained_run, synth_root: Path, tmp_path
     tensors = load_file(str(out))
     side = json.loads(out.with_suffix(".json").read_text())
     q, _ = _direct(run, synth_root)
-    assert torch.equal(tensors["global"], q["global"]) and torch.equal(tensors["parts"], q["parts"])
-    assert torch.equal(tensors["visibility"].bool(), q["visibility"])
-    assert side["paths"] == q["paths"] and side["pids"] == q["pids"].tolist()
+    assert torch.equal(tensors["global"], q.global_) and torch.equal(tensors["parts"], q.parts)
+    assert torch.equal(tensors["visibility"].bool(), q.visibility) and torch.equal(tensors["z"], q.z)
+    assert side["paths"] == list(q.paths) and side["pids"] == q.pids.tolist()
+    assert side["occlusion_code"] == {"num_coarse": 4, "lam": 5.0, "label_size": [32, 16]}
     norms = tensors["global"].norm(dim=1).numpy()
     assert np.allclose(norms, 1.0, atol=1e-5)  # L2-normalised
 

@@ -10,7 +10,8 @@ import torch
 
 from ogfr.engine import TrainingDiverged, load_checkpoint, load_config, load_for_inference, train
 from ogfr.engine.build import build_model, ensure_labels, load_data
-from ogfr.engine.evaluate import extract_features
+from ogfr.engine.evaluate import split_features
+from ogfr.engine.features import CachedLabels, FeatureExtractor
 
 from .conftest import TINY, tiny_overrides
 
@@ -30,6 +31,10 @@ def test_run_folder_contents(trained_run) -> None:
     assert rows[0]["lr"] > rows[1]["lr"] > 0  # cosine decay
     last = load_checkpoint(out / "last.pt")
     assert last["meta"]["epoch"] == 2 and last["meta"]["step"] == 24 and last["meta"]["batch_in_epoch"] == 0
+    assert last["meta"]["occlusion_code"] == {"num_coarse": 4, "lam": 5.0, "label_size": [32, 16]}
+    assert result.codes is not None and result.codes.as_dict() == last["meta"]["occlusion_code"]
+    q = result.query_features  # the last evaluation's record, with its metadata
+    assert q is not None and q.paths is not None and len(q.paths) == len(q) and q.z.shape == (len(q), 4)
     assert {"optimizer", "criterion", "rng"} <= set(last)
     best = load_checkpoint(out / "best.pt")
     assert "optimizer" not in best and best["meta"]["best"]["mAP"] == max(r["mAP"] for r in rows)
@@ -66,15 +71,14 @@ def test_agent_diagnostics_in_every_epoch_row(trained_run) -> None:
 
 def _leave_one_out_map(model, cfg, data, labels, samples) -> float:
     """mAP of retrieving each image among the others (itself excluded), eq. 25 distances."""
-    from ogfr.metrics import evaluate_distmat, visibility_distance
+    from ogfr.engine.build import code_settings
+    from ogfr.metrics import evaluate_distmat, feature_distance
 
-    kw = dict(image_size=cfg.model.image_size, label_size=cfg.model.label_size, labels=labels, progress=False)
-    f = extract_features(model, samples, **kw)
-    d = visibility_distance(
-        f["global"], f["parts"], f["visibility"], f["global"], f["parts"], f["visibility"]
-    )
+    extractor = FeatureExtractor(model, code_settings(cfg), labels=CachedLabels(labels))
+    f = split_features(extractor, samples, progress=False)
+    d = feature_distance(f, f)  # eq. 25
     own = torch.arange(len(d))  # one "camera" per image: the protocol then drops only the image itself
-    return evaluate_distmat(d, f["pids"], f["pids"], own, own).mAP
+    return evaluate_distmat(d, f.pids, f.pids, own, own).mAP
 
 
 def test_two_epochs_improve_map_over_the_untrained_model(trained_run) -> None:

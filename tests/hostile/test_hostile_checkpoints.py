@@ -114,3 +114,12 @@ def test_eval_refusals_that_hold(data, ckpt, tmp_path, capsys):
     first = sorted((data / "query").iterdir())[0]
     first.rename(first.with_name("0001_c9s1_000001_00.jpg"))
     refused(capsys, ["eval", "--checkpoint", ckpt, "--dataset", data], "camera id 8", "3 cameras")
+
+
+@pytest.mark.parametrize("command", ["index", "export"])
+def test_out_under_a_regular_file_is_refused(command, synth_root, ckpt, index, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    argv = ENTRY_POINTS[command](ckpt, synth_root, blocker / "sub", index)
+    refused(capsys, argv, str(blocker), "is a file, not a folder")
+    assert sorted(tmp_path.iterdir()) == [blocker] and blocker.read_text() == "a file"

@@ -120,7 +120,12 @@ def test_euclidean_matches_cdist():
             lambda: Features(torch.zeros(3, 4), torch.zeros(2, 2, 4), name="gallery"),
             "gallery.parts: expected 3 rows",
         ),
-        (lambda: Features(torch.zeros(0, 4), name="query"), "query.global_: is empty"),
+        (  # an empty record is allowed (an empty index), evaluating it is not
+            lambda: evaluate(
+                Features(torch.zeros(0, 4)), Features(torch.zeros(2, 4)), [], [1, 2], [], [0, 1]
+            ),
+            "no queries",
+        ),
         (lambda: Features(torch.full((2, 4), float("nan")), name="query"), "query.global_: contains 8 NaN"),
         (lambda: Features(torch.zeros(2, 4), visibility=torch.ones(2, 2, dtype=torch.bool)), "given without"),
         (
@@ -166,19 +171,9 @@ def test_bad_evaluate_arguments():
         evaluate(torch.randn(4, 3), g, **ids)
 
 
-def test_features_from_model_outputs():
-    out = {
-        "global": torch.randn(2, 4),
-        "parts": torch.randn(2, 3, 4),
-        "visibility": torch.ones(2, 3, dtype=torch.bool),
-    }
-    f = Features.from_outputs(out, name="query")
-    assert len(f) == 2 and f.has_parts and f.visibility is not None and f.visibility.all()
-    assert Features(
-        torch.randn(2, 4), torch.randn(2, 3, 4)
-    ).visibility.all()  # parts without flags: all visible
-    with pytest.raises(ValueError, match="no 'global' key"):
-        Features.from_outputs({"parts": out["parts"]})
+def test_features_parts_without_flags_are_visible():
+    f = Features(torch.randn(2, 4), torch.randn(2, 3, 4), name="query")
+    assert len(f) == 2 and f.has_parts and f.visibility.shape == (2, 3) and f.visibility.all()
 
 
 def test_rank_results_table_and_json(tmp_path):

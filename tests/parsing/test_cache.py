@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ogfr.parsing import LabelCache, SyntheticBackend, build_cache, occlusion_code, resize_labels
+from ogfr.parsing import LabelCache, SyntheticBackend, build_cache, occlusion_code
 from ogfr.parsing.base import ParseResult
+from ogfr.parts import resize_labels
 
 from .conftest import person_map
 
 
 def test_resize_majority_keeps_parts():
     full = person_map()
-    small = resize_labels(full, (64, 32))
+    small = resize_labels(full, (64, 32), mode="majority")
     assert small.shape == (64, 32) and small.dtype == np.uint8
     # 2x2 blocks: every block of the blocky person is pure, so counts are exactly a quarter
     for part in range(1, 9):
@@ -29,7 +30,10 @@ def test_resize_majority_keeps_parts():
     # a 1-pixel-thick limb survives 2x downsampling by the body-part tie-break
     thin = np.zeros((8, 8), dtype=np.uint8)
     thin[:, 3] = 2
-    assert (resize_labels(thin, (4, 4)) == 2).sum() == 4
+    assert (resize_labels(thin, (4, 4), mode="majority") == 2).sum() == 4
+    thin[:, 3], thin[:, 2] = 0, 2  # in column 2 nearest sampling (columns 1, 3, 5, 7) loses it
+    assert (resize_labels(thin, (4, 4), mode="majority") == 2).sum() == 4
+    assert (resize_labels(thin, (4, 4), mode="nearest") == 2).sum() == 0
 
 
 def test_synthetic_backend(market):
@@ -91,7 +95,7 @@ def test_cache_resume_after_kill(market, tmp_path):
     cache = pickle.loads(pickle.dumps(LabelCache(out)))
     labels = cache(paths[1])
     assert labels.shape == (64, 32) and labels.dtype == np.uint8
-    assert np.array_equal(labels, resize_labels(person_map(legs=False), (64, 32)))
+    assert np.array_equal(labels, resize_labels(person_map(legs=False), (64, 32), mode="majority"))
 
 
 def test_cache_refuses_foreign(market, tmp_path):

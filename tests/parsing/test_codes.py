@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 
-from ogfr.parsing import coarse_counts, occlusion_code
+from ogfr.parsing import CodeSettings, coarse_counts, occlusion_code
 
 
 def _map_with_counts(counts: dict[int, int], shape=(8, 8)) -> np.ndarray:
@@ -51,7 +53,42 @@ def test_background_and_unknown_count_for_nothing():
     m = np.full((4, 4), -1, dtype=np.int64)
     m[0, 0] = 0
     assert coarse_counts(m, 4).tolist() == [[0, 0, 0, 0]]
-    assert occlusion_code(m, 4, 1).tolist() == [[1, 1, 1, 1]]
+    m[1, 1] = 1  # one head pixel: the map is known, the other parts have 0 < lambda pixels
+    assert occlusion_code(m, 4, 1).tolist() == [[0, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_the_rule_for_maps_that_say_nothing(as_torch):
+    no_person = np.zeros((4, 4), dtype=np.int64)  # what a backend returns when it finds no person
+    no_source = np.full((4, 4), -1, dtype=np.int64)  # an image without labels
+    pasted = no_source.copy()
+    pasted[2:, :2] = 0  # the same image after an obstacle was pasted in (background)
+    person = _map_with_counts({1: 5, 4: 6}, shape=(4, 4))  # head and torso visible at lambda 5
+    labels = np.stack([no_person, no_source, pasted, person])
+    if as_torch:
+        labels = torch.from_numpy(labels)
+    z = occlusion_code(labels, 4, 5.0)
+    assert z.tolist() == [[1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 1]]
+    assert occlusion_code(np.zeros((0, 4, 4), dtype=np.int64), 4, 5.0).shape == (0, 4)
+
+
+def test_code_settings_validate_round_trip_and_override(caplog):
+    codes = CodeSettings(num_coarse=2, lam=3, label_size=[4, 4])
+    assert codes.label_size == (4, 4) and codes.lam == 3.0
+    assert CodeSettings.from_dict(codes.as_dict()) == codes
+    assert codes.code(torch.from_numpy(_map_with_counts({1: 3}, shape=(4, 4))[None])).tolist() == [[0, 1]]
+    with pytest.raises(ValueError, match="label_size"):
+        codes.code(torch.zeros(1, 8, 4, dtype=torch.long))
+    for bad in ({"num_coarse": 3}, {"lam": float("nan")}, {"label_size": (0, 4)}):
+        with pytest.raises(ValueError):
+            CodeSettings(**bad)
+    with pytest.raises(ValueError, match="num_coarse, lam, label_size"):
+        CodeSettings.from_dict({"lam": 5})
+    with caplog.at_level(logging.WARNING):
+        assert codes.with_lam(None) is codes and codes.with_lam(3.0) is codes
+        assert not caplog.text
+        assert codes.with_lam(10, "--lam").lam == 10.0
+    assert "--lam: lambda = 10 instead of the 3 stored with the model" in caplog.text
 
 
 def test_custom_groups():

@@ -9,9 +9,10 @@ import pytest
 import torch
 from search_helpers import make_model, person
 
+from ogfr.data.datasets import parse_market_name
 from ogfr.images import read_image
 from ogfr.search import Index
-from ogfr.search.build import build_index, collect, parse_market_name
+from ogfr.search.build import build_index, collect
 from ogfr.search.embed import Embedder
 
 
@@ -24,7 +25,8 @@ def test_market_names():
     assert parse_market_name("0002_c1s1_000451_03.jpg") == (2, 0)
     assert parse_market_name("0001_c6_f0046182.jpg") == (1, 5)
     assert parse_market_name("-1_c3s2_000001_01.jpg") == (-1, 2)
-    assert parse_market_name("holiday photo.png") == (-1, -1)
+    assert parse_market_name("holiday photo.png") is None
+    assert parse_market_name("0002_c0s1_000451_03.jpg") is None  # cameras count from 1
 
 
 def test_collect_lists_and_skips(gallery):
@@ -64,7 +66,7 @@ def test_build_index_skips_and_records(gallery, embedder, tmp_path):
 def test_resume_after_crash_then_append(gallery, embedder, tmp_path, monkeypatch):
     out = tmp_path / "idx"
     calls = {"n": 0}
-    real = Embedder.embed_tensors
+    real = Embedder.embed
 
     def crash_on_third(self, *a, **k):
         calls["n"] += 1
@@ -72,7 +74,7 @@ def test_resume_after_crash_then_append(gallery, embedder, tmp_path, monkeypatch
             raise KeyboardInterrupt  # as a Ctrl-C / kill in the middle of the run
         return real(self, *a, **k)
 
-    monkeypatch.setattr(Embedder, "embed_tensors", crash_on_third)
+    monkeypatch.setattr(Embedder, "embed", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         build_index(embedder, gallery, out, progress=False)
     monkeypatch.undo()
@@ -128,10 +130,11 @@ def test_embed_inputs_and_occlusion_fallback(tiny_model, gallery, monkeypatch, c
     path = gallery / "0002_c1s1_000100_00.jpg"
     a = emb.embed(path)
     b = emb.embed([read_image(path)])
-    assert torch.equal(a.global_, b.global_) and a.codes.tolist() == [[0, 0, 0, 0]]
+    assert torch.equal(a.global_, b.global_) and a.z.tolist() == [[0, 0, 0, 0]]
+    assert a.paths == (str(path),) and b.paths is None and a.model == emb.identity.checkpoint_sha256
     z = torch.tensor([[1, 0, 0, 1]])
     c = emb.embed([path], z=z)
-    assert c.codes.tolist() == z.tolist() and not torch.allclose(c.global_, a.global_)  # E_o changes features
+    assert c.z.tolist() == z.tolist() and not torch.allclose(c.global_, a.global_)  # E_o changes features
     with pytest.raises(ValueError, match="not an image"):
         emb.embed([gallery / "notes.txt"])
     with pytest.raises(ValueError, match="z must be"):
@@ -143,19 +146,21 @@ def test_demo_figure_hook(tiny_model, gallery, tmp_path):
 
     from PIL import Image
 
+    from ogfr.metrics import Features
+    from ogfr.parsing import CodeSettings
     from ogfr.search.figures import demo_figures
     from ogfr.viz.erasing import erasing_figure_size
     from ogfr.viz.visibility import visibility_figure_size
 
     paths = [str(p) for p in sorted(gallery.glob("000*_c*.jpg"))[:6]]
-    feats = {
-        "paths": paths,
-        "z": torch.zeros(6, 4, dtype=torch.long),
-        "camids": torch.tensor([0, 1, 2, 0, 1, 2]),
-    }
-    made = demo_figures(
-        tmp_path, {"OGFR": SimpleNamespace(model=tiny_model, query_features=feats)}, num_images=2
+    feats = Features(
+        torch.randn(6, 4),
+        z=torch.zeros(6, 4, dtype=torch.long),
+        camids=torch.tensor([0, 1, 2, 0, 1, 2]),
+        paths=paths,
     )
+    run = SimpleNamespace(model=tiny_model, query_features=feats, codes=CodeSettings(label_size=(32, 16)))
+    made = demo_figures(tmp_path, {"OGFR": run}, num_images=2)
     assert [p.name for p in made] == ["visibility.png", "erasing.png"]
     assert Image.open(made[0]).size == visibility_figure_size(2)
     assert Image.open(made[1]).size == erasing_figure_size(2)

@@ -105,6 +105,13 @@ def test_export_command(checkpoint, tmp_path, capsys):
     out = tmp_path / "model.onnx"
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000 and "max abs difference" in capsys.readouterr().out
+    import onnx
+
+    from ogfr.engine.checkpoint import load_for_inference
+
+    stored = load_for_inference(checkpoint)[2]["occlusion_code"]
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["ogfr.occlusion_code"]) == stored  # how z is made travels with the file
 
 
 def test_docs_python_example_runs(checkpoint, gallery, tmp_path, capsys):

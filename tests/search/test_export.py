@@ -35,21 +35,29 @@ def test_export_bad_out(tiny_model, tmp_path):
 
 
 def test_baseline_without_parts_exports_and_searches(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from search_helpers import write_checkpoint
+
     from ogfr.engine.config import preset_model
+    from ogfr.metrics import top_k
     from ogfr.model import OGFR
     from ogfr.search.embed import Embedder
-    from ogfr.search.ranking import exact_topk
 
     torch.manual_seed(0)
     model = OGFR(preset_model("tiny", oavit=False, kd=False, fep="none"), num_classes=5, num_cameras=2).eval()
     path = export_onnx(model, tmp_path / "baseline.onnx")
     assert [i.name for i in onnx.load(str(path)).graph.input] == ["img", "camid"]  # z is unused: dropped
     assert verify_onnx(model, path) < 1e-4
-    emb = Embedder(model, occlusion="visible").embed_tensors(
-        torch.randn(3, 3, 64, 32), torch.zeros(3, 4, dtype=torch.long)
-    )
-    top = exact_topk(emb, emb, top=3)  # K = 0: eq. 25 reduces to D(global)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (64, 32, 3), dtype=np.uint8)) for _ in range(3)]
+    emb = Embedder(model, occlusion="visible").embed(images)
+    top = top_k(emb, emb, 3)  # K = 0: eq. 25 reduces to D(global)
     assert emb.parts.shape == (3, 0, 64) and top.index[:, 0].tolist() == [0, 1, 2]
     assert torch.allclose(
         top.distance[0, 1:], torch.cdist(emb.global_[:1], emb.global_)[0].sort().values[1:], atol=1e-4
     )
+    # Loaded from a checkpoint, the identity says K = 0 (it said the config's K = 8 before).
+    loaded = Embedder.from_checkpoint(write_checkpoint(tmp_path / "base.pt", model), occlusion="visible")
+    assert loaded.identity.layout.num_parts == 0
+    assert torch.equal(loaded.embed(images).global_, emb.global_)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ogfr.metrics import visibility_distance
-from ogfr.search import Embeddings, FeatureLayout, ImageRecord, Index, ModelIdentity
+from ogfr.metrics import Features, top_k, visibility_distance
+from ogfr.search import FeatureLayout, ImageRecord, Index, ModelIdentity
 from ogfr.search import index as index_module
-from ogfr.search.faiss_shortlist import build_faiss_index
-from ogfr.search.ranking import exact_topk, shortlist_topk
+from ogfr.search.faiss_shortlist import build_faiss_index, faiss_candidates
 
 LAYOUT = FeatureLayout(dim=16, num_parts=8, num_coarse=4, image_size=(64, 32))
 MODEL = ModelIdentity("a" * 64, LAYOUT)
@@ -22,13 +20,13 @@ MODEL = ModelIdentity("a" * 64, LAYOUT)
 
 def random_embeddings(
     n: int, seed: int, model: ModelIdentity | None = MODEL, k: int = 8, d: int = 16
-) -> Embeddings:
+) -> Features:
     g = torch.Generator().manual_seed(seed)
-    return Embeddings(
+    return Features(
         F.normalize(torch.randn(n, d, generator=g), dim=-1),
         F.normalize(torch.randn(n, k, d, generator=g), dim=-1),
         torch.rand(n, k, generator=g) > 0.3,
-        model,
+        model="" if model is None else model.checkpoint_sha256,
     )
 
 
@@ -61,6 +59,9 @@ def test_create_append_open_roundtrip(index, tmp_path):
     assert torch.equal(emb.global_, torch.cat([a.global_, b.global_]))
     assert torch.equal(emb.parts, torch.cat([a.parts, b.parts]))
     assert torch.equal(emb.visibility, torch.cat([a.visibility, b.visibility]))
+    # The loaded gallery carries its metadata and model: one Features record.
+    assert emb.paths[6] == "img006.jpg" and int(emb.pids[6]) == 2 and int(emb.camids[6]) == 0
+    assert emb.model == "a" * 64
     # The metadata is plain SQLite and the manifest plain JSON.
     with sqlite3.connect(index.path / "meta.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 8
@@ -158,22 +159,6 @@ def test_resolve_refuses_paths_outside_root(index, tmp_path):
             index.resolve(bad)
 
 
-def test_eq25_hand_computed(tmp_path):
-    # K = 2 parts, D = 2. Query sees part 1 only; gallery row 0 sees both, row 1 sees part 2 only.
-    e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    q = Embeddings(e0[None], torch.stack([e0, e1])[None], torch.tensor([[True, False]]))
-    g = Embeddings(
-        torch.stack([e1, e0]),
-        torch.stack([torch.stack([e0, e0]), torch.stack([e1, e1])]),
-        torch.tensor([[True, True], [False, True]]),
-    )
-    top = exact_topk(q, g, top=2)
-    # row 0: (D(part1)=0 + D(global)=sqrt 2) / (1 + 1); row 1: no shared part -> D(global) = 0.
-    assert top.index.tolist() == [[1, 0]]
-    assert top.distance[0].tolist() == pytest.approx([0.0, math.sqrt(2) / 2])
-    assert [len(s) for _, _, s in top.row(0)] == [0, 1]
-
-
 def test_search_equals_metrics_visibility_distance(index):
     gallery = random_embeddings(40, 0)
     index.append(records(40), gallery)
@@ -191,23 +176,24 @@ def test_search_equals_metrics_visibility_distance(index):
         assert len(h.shared_parts) == shared and h.path == f"img{h.index:03d}.jpg" and h.rank == 1
 
 
-def clustered(n_clusters: int, per: int, seed: int, spread: float = 0.05) -> tuple[Embeddings, torch.Tensor]:
+def clustered(n_clusters: int, per: int, seed: int, spread: float = 0.05) -> tuple[Features, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     centres = F.normalize(torch.randn(n_clusters, 16, generator=g), dim=-1)
     pc = F.normalize(torch.randn(n_clusters, 8, 16, generator=g), dim=-1)
     lab = torch.arange(n_clusters).repeat_interleave(per)
     glob = F.normalize(centres[lab] + spread * torch.randn(len(lab), 16, generator=g), dim=-1)
     parts = F.normalize(pc[lab] + spread * torch.randn(len(lab), 8, 16, generator=g), dim=-1)
-    return Embeddings(glob, parts, torch.ones(len(lab), 8, dtype=torch.bool), MODEL), lab
+    return Features(glob, parts, model=MODEL.checkpoint_sha256), lab
 
 
 def test_faiss_shortlist_matches_exact_on_easy_data(index):
     gallery, _ = clustered(20, 25, seed=0)
     query = gallery.select(torch.arange(0, 500, 50))
-    exact = exact_topk(query, gallery, top=10)
+    exact = top_k(query, gallery, 10)
     for kind in ("flat", "ivf"):
         fidx = build_faiss_index(gallery.global_, kind=kind, nlist=8)
-        approx = shortlist_topk(query, gallery, fidx, top=10, shortlist=50, nprobe=2)
+        shortlist = torch.from_numpy(faiss_candidates(fidx, query.global_, 50, nprobe=2)).long()
+        approx = top_k(query, gallery, 10, candidates=shortlist)
         assert torch.equal(approx.index, exact.index), kind
         # (distances near 0 carry sqrt(rounding) noise of the expanded Euclidean form)
         assert torch.allclose(approx.distance, exact.distance, atol=1e-3)
@@ -236,5 +222,7 @@ def test_search_edge_cases(index):
         index.search(random_embeddings(1, 1), top=0)
     with pytest.raises(ValueError, match="faiss must be"):
         index.search(random_embeddings(1, 1), faiss="maybe")
-    with pytest.raises(ValueError, match="visibility must be bool"):
-        Embeddings(torch.zeros(1, 4), torch.zeros(1, 2, 4), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="D=32"):
+        index.search(random_embeddings(1, 1, d=32))
+    with pytest.raises(ValueError, match="K=2"):
+        index.search(random_embeddings(1, 1, k=2))

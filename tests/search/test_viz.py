@@ -68,6 +68,34 @@ def test_erasing_figure(tmp_path):
         erasing_figure(crops(2), probs, tmp_path / "bad.png")
 
 
+def test_save_figure_writes_rgb_png_atomically_from_a_figure_or_an_image(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ogfr.viz.figure import save_figure
+
+    fig = Figure(figsize=(2.0, 1.0), dpi=50)
+    FigureCanvasAgg(fig)
+    fig.add_subplot(1, 1, 1).plot([0, 1], [0, 1])
+    out = save_figure(fig, tmp_path / "sub" / "fig.png")  # the folder is created
+    with Image.open(out) as im:
+        assert (im.format, im.mode, im.size) == ("PNG", "RGB", (100, 50))
+    with Image.open(save_figure(fig, tmp_path / "big.png", dpi=100)) as im:
+        assert im.size == (200, 100)
+    with Image.open(save_figure(fig, tmp_path / "tight.png", tight=True)) as im:
+        assert im.size[0] < 100  # cropped to the drawn content
+    pil = Image.new("RGBA", (7, 5), (10, 20, 30, 128))
+    with Image.open(save_figure(pil, tmp_path / "pil.png")) as im:
+        assert (im.mode, im.size, im.getpixel((0, 0))) == ("RGB", (7, 5), (10, 20, 30))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "big.png",
+        "fig.png",
+        "pil.png",
+        "sub",
+        "tight.png",
+    ]
+
+
 def test_erasing_figure_with_ground_truth(tmp_path):
     probs = np.full((2, 8, 4), 0.9)
     noise = np.zeros((2, 8, 4), dtype=bool)

@@ -99,26 +99,28 @@ def training(size: str, data_root: Path, out: Path, steps: int, device: torch.de
 
 def evaluation(model: torch.nn.Module, cfg, device: torch.device) -> dict[str, Any]:
     """The engine's evaluation on ``device`` (timed), and on a GPU the same features on the CPU to compare."""
-    from ogfr.engine.build import ensure_labels, load_data
-    from ogfr.engine.evaluate import evaluate_model, extract_features
+    from ogfr.engine.build import code_settings, ensure_labels, load_data
+    from ogfr.engine.evaluate import evaluate_model, split_features
+    from ogfr.engine.features import CachedLabels, FeatureExtractor
     from ogfr.engine.train import metrics_row
 
     data = load_data(cfg)
-    labels = ensure_labels(cfg, data.root, [*data.query, *data.gallery], data.name)
-    kwargs = dict(
-        image_size=cfg.model.image_size,
-        label_size=cfg.model.label_size,
-        labels=labels,
-        num_coarse=cfg.model.num_coarse,
-        lam=cfg.parsing.lam,
-        batch_size=cfg.data.eval_batch,
-        num_workers=cfg.data.num_workers,
-        progress=False,
-    )
+    labels = CachedLabels(ensure_labels(cfg, data.root, [*data.query, *data.gallery], data.name))
+
+    def extractor(m: torch.nn.Module, dev: torch.device | str) -> FeatureExtractor:
+        return FeatureExtractor(
+            m,
+            code_settings(cfg),
+            labels=labels,
+            batch_size=cfg.data.eval_batch,
+            num_workers=cfg.data.num_workers,
+            device=dev,
+        )
+
     model = model.to(device).eval()
     sync(device)
     t0 = time.perf_counter()
-    results, _, _ = evaluate_model(model, data.query, data.gallery, device=device, amp="none", **kwargs)
+    results, _, _ = evaluate_model(extractor(model, device), data.query, data.gallery, progress=False)
     sync(device)
     seconds = time.perf_counter() - t0
     images = len(data.query) + len(data.gallery)
@@ -131,11 +133,9 @@ def evaluation(model: torch.nn.Module, cfg, device: torch.device) -> dict[str, A
     }
     if device.type == "cuda":
         few = data.query[:32]
-        on_gpu = extract_features(model, few, device=device, amp="none", description="gpu", **kwargs)
-        on_cpu = extract_features(
-            copy.deepcopy(model).cpu(), few, device="cpu", amp="none", description="cpu", **kwargs
-        )
-        report["max_abs_diff_cpu_vs_cuda_global"] = float((on_gpu["global"] - on_cpu["global"]).abs().max())
+        on_gpu = split_features(extractor(model, device), few, "gpu", progress=False)
+        on_cpu = split_features(extractor(copy.deepcopy(model).cpu(), "cpu"), few, "cpu", progress=False)
+        report["max_abs_diff_cpu_vs_cuda_global"] = float((on_gpu.global_ - on_cpu.global_).abs().max())
     return report
 
 

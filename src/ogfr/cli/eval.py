@@ -25,24 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ogfr.cli.extract import prepare
 
-    model, cfg, data, labels, device = prepare(args)
+    extractor, _cfg, data = prepare(args)
     from ogfr.engine.evaluate import evaluate_model
     from ogfr.engine.train import metrics_row
 
-    results, q, g = evaluate_model(
-        model,
-        data.query,
-        data.gallery,
-        image_size=cfg.model.image_size,
-        label_size=cfg.model.label_size,
-        labels=labels,
-        num_coarse=cfg.model.num_coarse,
-        lam=cfg.parsing.lam,
-        use_parts=not args.no_parts,
-        rerank=args.rerank,
-        batch_size=args.batch,
-        num_workers=args.workers,
-        device=device,
+    results, q, _g = evaluate_model(
+        extractor, data.query, data.gallery, use_parts=not args.no_parts, rerank=args.rerank
     )
     from rich.console import Console
 
@@ -53,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         "dataset": str(args.dataset),
         "name": data.name,
         "rerank": bool(args.rerank),
-        "parts": not args.no_parts and q.get("parts") is not None,
+        "parts": not args.no_parts and q.has_parts,
+        "occlusion_code": extractor.codes.as_dict(),
         **metrics_row(results),
         "results": results.as_dict(),
     }

@@ -15,12 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ogfr.engine.checkpoint import load_for_inference
     from ogfr.export import export_onnx, verify_onnx
+    from ogfr.parsing.codes import CodeSettings
 
-    model, _cfg, _meta = load_for_inference(args.checkpoint)
-    path = export_onnx(model, args.out, opset=args.opset)
+    model, _cfg, meta = load_for_inference(args.checkpoint)
+    codes = CodeSettings.from_dict(meta["occlusion_code"])
+    path = export_onnx(model, args.out, opset=args.opset, codes=codes)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): inputs img (B,3,H,W) float32, z (B,C) int64, "
-        "camid (B,) int64; outputs global (B,D), parts (B,K,D), visibility (B,K) bool"
+        "camid (B,) int64; outputs global (B,D), parts (B,K,D), visibility (B,K) bool; z is eq. 2 with "
+        f"C = {codes.num_coarse}, lambda = {codes.lam:g} at the label size {codes.label_size} (in the metadata)"
     )
     if not args.no_verify:
         diff = verify_onnx(model, path)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ogfr.metrics import Features
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,19 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """Label source, batching and device options shared by ``ogfr extract`` and ``ogfr eval``."""
+    """Label source, lambda, batching and device options shared by ``ogfr extract`` and ``ogfr eval``."""
     parser.add_argument(
         "--labels", type=Path, help="part-label cache folder (default <dataset>/ogfr_labels/<backend>)"
     )
     parser.add_argument("--backend", default=None, help="parsing backend for the labels (z and eq. 24)")
+    add_lam_argument(parser)
     parser.add_argument("--batch", type=int, default=128, help="images per batch")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
-def prepare(args: argparse.Namespace, ranks: Any = None) -> tuple[Any, Any, Any, Any, Any]:
-    """Shared by eval and extract: ``(model, cfg, data, labels, device)``; ``ranks``: torchrun's
-    ``DistInfo`` (extract only), whose rank 0 builds the label cache while the others wait."""
+def add_lam_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lam``: lambda of eq. 2 (default: the value stored with the model; another one is warned about)."""
+    parser.add_argument(
+        "--lam",
+        type=float,
+        default=None,
+        help="lambda of eq. 2, pixels at the label size (default: the value the model was trained with)",
+    )
+
+
+def prepare(args: argparse.Namespace, ranks: Any = None) -> tuple[Any, Any, Any]:
+    """Shared by eval and extract: ``(extractor, cfg, data)`` with the checkpoint's stored code settings;
+    ``ranks``: torchrun's ``DistInfo`` (extract only), whose rank 0 builds the label cache while the
+    others wait."""
     import dataclasses
 
     import torch
@@ -42,6 +57,8 @@ def prepare(args: argparse.Namespace, ranks: Any = None) -> tuple[Any, Any, Any,
     from ogfr.engine import dist
     from ogfr.engine.build import ensure_labels
     from ogfr.engine.checkpoint import load_for_inference
+    from ogfr.engine.features import CachedLabels, FeatureExtractor
+    from ogfr.parsing.codes import CodeSettings
 
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
@@ -56,12 +73,14 @@ def prepare(args: argparse.Namespace, ranks: Any = None) -> tuple[Any, Any, Any,
     if ranks is not None and ranks.distributed:
         device = ranks.device  # torchrun: this rank's GPU (LOCAL_RANK) or the CPU
     model, cfg, meta = load_for_inference(args.checkpoint, map_location=device)
+    codes = CodeSettings.from_dict(meta["occlusion_code"]).with_lam(args.lam)
     name = args.name or cfg.data.test_name or cfg.data.name
     data = load_dataset(name, args.dataset)
     parsing = dataclasses.replace(
         cfg.parsing,
         backend=args.backend or cfg.parsing.backend,
         cache=str(args.labels) if args.labels else "",
+        lam=codes.lam,
     )
     cfg = dataclasses.replace(cfg, parsing=parsing)
     camids = [s.camid for s in (*data.query, *data.gallery, *data.train)]
@@ -78,53 +97,42 @@ def prepare(args: argparse.Namespace, ranks: Any = None) -> tuple[Any, Any, Any,
     )
     if ranks is not None and ranks.distributed and ranks.is_main:
         dist.barrier(ranks)
-    return model, cfg, data, labels, device
+    extractor = FeatureExtractor(
+        model,
+        codes,
+        labels=CachedLabels(labels),
+        batch_size=args.batch,
+        num_workers=args.workers,
+        device=device,
+    )
+    return extractor, cfg, data
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from safetensors.torch import save_file
 
     from ogfr.engine import dist
-    from ogfr.engine.evaluate import extract_features
-    from ogfr.io import atomic_write_json
+    from ogfr.engine.evaluate import split_features
+    from ogfr.io import atomic_path, atomic_write_json
 
     ranks = dist.init_distributed(args.device)  # torchrun: one process per rank, gloo on CPU, nccl on CUDA
     try:
-        model, cfg, data, labels, device = prepare(args, ranks)
+        extractor, _cfg, data = prepare(args, ranks)
         samples = data.split(args.split)
 
-        def extract(part: list) -> dict[str, Any]:
-            return extract_features(
-                model,
-                part,
-                image_size=cfg.model.image_size,
-                label_size=cfg.model.label_size,
-                labels=labels,
-                num_coarse=cfg.model.num_coarse,
-                lam=cfg.parsing.lam,
-                batch_size=args.batch,
-                num_workers=args.workers,
-                device=device,
-                progress=ranks.is_main,
-                description=args.split,
-            )
+        def extract(part: list) -> Features:
+            return split_features(extractor, part, args.split, progress=ranks.is_main)
 
-        parts = _parts(args, samples, device) if ranks.distributed else None
+        parts = _parts(args, samples, extractor.device) if ranks.distributed else None
         feats = extract(samples) if parts is None else _sharded(args, samples, extract, ranks, parts)
     finally:
         dist.cleanup(ranks)
     if feats is None:  # not rank 0
         return 0
-    tensors = {"global": feats["global"], "z": feats["z"], "pids": feats["pids"], "camids": feats["camids"]}
-    if feats["parts"] is not None:
-        tensors["parts"] = feats["parts"]
-        tensors["visibility"] = feats["visibility"].to(torch.uint8)
+    tensors = feature_tensors(feats)
     out = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"split": args.split})
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata={"split": args.split})
     sidecar = out.with_suffix(".json")
     atomic_write_json(
         sidecar,
@@ -133,16 +141,32 @@ def run(args: argparse.Namespace) -> int:
             "dataset": str(args.dataset),
             "name": data.name,
             "split": args.split,
+            "occlusion_code": extractor.codes.as_dict(),
             "features": {k: list(v.shape) for k, v in tensors.items()},
-            "paths": feats["paths"],
-            "pids": feats["pids"].tolist(),
-            "camids": feats["camids"].tolist(),
+            "paths": list(feats.paths),
+            "pids": feats.pids.tolist(),
+            "camids": feats.camids.tolist(),
         },
     )
     if parts is not None:
         parts.remove()
     print(f"{len(samples)} {args.split} images -> {out} (+ {sidecar.name})")
     return 0
+
+
+def feature_tensors(feats: Features) -> dict[str, Any]:
+    """The tensors of ``ogfr extract``'s file (and of its part files): visibility as uint8."""
+    import torch
+
+    tensors = {
+        "global": feats.global_,
+        "parts": feats.parts,
+        "visibility": feats.visibility.to(torch.uint8),
+        "z": feats.z,
+        "pids": feats.pids,
+        "camids": feats.camids,
+    }
+    return {k: v.contiguous() for k, v in tensors.items()}
 
 
 UNIT_BATCHES = 8  # batches per unit of a sharded extraction (what a killed rank loses at most)
@@ -159,6 +183,7 @@ def _parts(args: argparse.Namespace, samples: list, device: Any):
         "batch": args.batch,
         "labels": str(args.labels),
         "backend": args.backend,
+        "lam": args.lam,
         "device": device.type,
     }
     return PartFiles(
@@ -166,31 +191,29 @@ def _parts(args: argparse.Namespace, samples: list, device: Any):
     )
 
 
-def _sharded(args: argparse.Namespace, samples: list, extract, ranks, parts) -> dict[str, Any] | None:
+def _sharded(args: argparse.Namespace, samples: list, extract, ranks, parts) -> Features | None:
     """Units of ``UNIT_BATCHES`` batches dealt to the ranks; rank 0 returns the features in sample order.
 
     Each unit is a whole number of batches, so every batch holds the images a single process would give it.
     """
-    import torch
-
     from ogfr.engine.shards import Plan, gather_units
+    from ogfr.metrics import Features
+    from ogfr.metrics.features import concat_features
 
     plan = Plan(len(samples), args.batch * UNIT_BATCHES)
     names = [[str(samples[i].path) for i in plan.items(k)] for k in range(len(plan))]
 
     def compute(k: int):
         feats = extract([samples[i] for i in plan.items(k)])
-        tensors = {key: v for key, v in feats.items() if isinstance(v, torch.Tensor)}
-        return tensors, {"paths": feats["paths"]}
+        return feature_tensors(feats), {"paths": list(feats.paths)}
+
+    def unit(t: dict[str, Any], meta: dict[str, Any]) -> Features:
+        vis = t["visibility"].bool()
+        return Features(
+            t["global"], t["parts"], vis, z=t["z"], pids=t["pids"], camids=t["camids"], paths=meta["paths"]
+        )
 
     units = gather_units(plan, names, compute, ranks.rank, ranks.world_size, parts)
     if units is None:
         return None
-    keys = units[0][0].keys()
-    merged: dict[str, Any] = {key: torch.cat([t[key] for t, _ in units]) for key in keys}
-    merged.setdefault("parts", None)
-    merged.setdefault("visibility", None)
-    if merged["visibility"] is not None:
-        merged["visibility"] = merged["visibility"].bool()
-    merged["paths"] = [p for _, meta in units for p in meta["paths"]]
-    return merged
+    return concat_features(*(unit(t, meta) for t, meta in units), name=args.split)

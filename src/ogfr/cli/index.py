@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ogfr.cli.extract import add_lam_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="trained OGFR checkpoint (ogfr train's best.pt)")
@@ -25,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source of the occlusion code z: pose parsing, z=0 (all visible), or auto (pose if available)",
     )
     parser.add_argument("--camera", type=int, default=0, help="camera id given to the model (default 0)")
+    add_lam_argument(parser)
     parser.add_argument(
         "--device",
         default="cpu",
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             occlusion=args.occlusion,
             camid=args.camera,
             batch_size=args.batch_size,
+            lam=args.lam,
         )
         report = build_index(
             embedder,
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         f"index {args.out}: {len(report.index)} image(s) ({report.added} added, {report.already} already there), "
-        f"occlusion code from {embedder.occlusion!r}, camera {embedder.camid}"
+        f"occlusion code from {embedder.occlusion!r} (lambda {embedder.codes.lam:g}), camera {embedder.camid}"
     )
     if report.skipped:
         print(f"skipped {len(report.skipped)} file(s):")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+
+from ogfr.cli.extract import add_lam_argument
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source of the queries' occlusion code z (default: what the index used)",
     )
     parser.add_argument("--camera", type=int, help="camera id for the queries (default: the index's)")
+    add_lam_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
 def load_for_index(args: argparse.Namespace):
-    """(embedder, index) for a search: the checkpoint given or recorded, checked against the index."""
+    """(embedder, index) for a search: the checkpoint given or recorded, checked against the index.
+
+    Queries get the index's occlusion source, camera and lambda unless the flags say otherwise.
+    """
     from ogfr.search.embed import Embedder
     from ogfr.search.index import Index
 
@@ -47,7 +56,13 @@ def load_for_index(args: argparse.Namespace):
         raise ValueError(f"index {args.index} does not record its checkpoint: pass --checkpoint")
     occlusion = args.occlusion or index.info.get("occlusion", "auto")
     camid = args.camera if args.camera is not None else int(index.info.get("camid", 0))
-    embedder = Embedder.from_checkpoint(checkpoint, device=args.device, occlusion=occlusion, camid=camid)
+    built_lam = (index.info.get("occlusion_code") or {}).get("lam")
+    if args.lam is not None and built_lam is not None and args.lam != built_lam:
+        log.warning("--lam %g differs from the lambda %g the index was built with", args.lam, built_lam)
+    lam, source = (args.lam, "--lam") if args.lam is not None else (built_lam, f"index {args.index}")
+    embedder = Embedder.from_checkpoint(
+        checkpoint, device=args.device, occlusion=occlusion, camid=camid, lam=lam, lam_source=source
+    )
     if why := index.model.mismatch(embedder.identity):
         raise ValueError(f"checkpoint {checkpoint} is not the one index {args.index} was built with: {why}")
     return embedder, index

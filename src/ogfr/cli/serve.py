@@ -6,6 +6,8 @@ import argparse
 import ipaddress
 import logging
 
+from ogfr.cli.extract import add_lam_argument
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source of the queries' occlusion code z (default: what the index used)",
     )
     parser.add_argument("--camera", type=int, help="camera id for the queries (default: the index's)")
+    add_lam_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+from ogfr.cli.extract import add_lam_argument
+
+log = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
@@ -14,6 +19,7 @@ def _common(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
         )
         p.add_argument("--camera", type=int, help="camera id given to the model (default 0)")
         p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+        add_lam_argument(p)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,37 +42,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend", choices=["pose", "synthetic"], default="pose", help="parsing backend (default pose)"
     )
-    p.add_argument("--num-coarse", type=int, default=4, help="C coarse parts (default 4)")
     p.add_argument(
-        "--lam", type=float, default=5.0, help="lambda of eq. 2, pixels at the label size (default 5)"
+        "--checkpoint",
+        help="take C, lambda and the label size from this model (default: C 4, lambda 5, 64x32)",
     )
+    p.add_argument("--num-coarse", type=int, default=None, help="C coarse parts (default: the model's, or 4)")
+    add_lam_argument(p)
     _common(p, checkpoint=False)
 
 
 def _parsing(args: argparse.Namespace):
+    import dataclasses
     from pathlib import Path
 
     import numpy as np
+    import torch
 
     from ogfr.images import read_rgb
-    from ogfr.parsing import occlusion_code
+    from ogfr.parsing.codes import CodeSettings
     from ogfr.parts import COARSE_NAMES
     from ogfr.viz.parsing import parsing_figure
 
+    if args.checkpoint:  # the model's settings; a flag that differs overrides them with a warning
+        from ogfr.engine.checkpoint import load_for_inference
+
+        codes = CodeSettings.from_dict(load_for_inference(args.checkpoint)[2]["occlusion_code"])
+        codes = codes.with_lam(args.lam)
+        if args.num_coarse is not None and args.num_coarse != codes.num_coarse:
+            log.warning("--num-coarse %d differs from the model's C = %d", args.num_coarse, codes.num_coarse)
+            codes = dataclasses.replace(codes, num_coarse=args.num_coarse)
+    else:
+        codes = CodeSettings(
+            4 if args.num_coarse is None else args.num_coarse, 5.0 if args.lam is None else args.lam
+        )
     paths = [Path(p) for p in args.images]
     rgb = [read_rgb(p) for p in paths]
     if args.backend == "pose":
         from ogfr.parsing.pose import PoseBackend
 
-        results = PoseBackend().parse_images(rgb)
+        results = PoseBackend(label_size=codes.label_size).parse_images(rgb)
     else:
         from ogfr.parsing import SyntheticBackend
 
-        results = SyntheticBackend().parse(paths)
+        results = SyntheticBackend(label_size=codes.label_size).parse(paths)
     labels = [r.labels for r in results]
-    codes = occlusion_code(np.stack(labels), args.num_coarse, args.lam)
+    z = codes.code(torch.from_numpy(np.stack(labels).astype(np.int64))).numpy()
     return parsing_figure(
-        rgb, labels, codes, args.out, COARSE_NAMES[args.num_coarse], titles=[p.name for p in paths]
+        rgb, labels, z, args.out, COARSE_NAMES[codes.num_coarse], titles=[p.name for p in paths]
     )
 
 
@@ -91,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             occlusion=args.occlusion or "auto",
             camid=args.camera if args.camera is not None else 0,
+            lam=args.lam,
         )
         make = figures.visibility_figure_for if args.figure == "visibility" else figures.erasing_figure_for
         path = make(embedder, args.images, args.out)

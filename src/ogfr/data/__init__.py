@@ -11,7 +11,7 @@ from ogfr.data.datasets import READERS, load_dataset
 from ogfr.data.occlusion import ObstacleBank, OcclusionAugment
 from ogfr.data.sampler import PKSampler
 from ogfr.data.samples import SPLITS, ReIDData, Sample, Split, relabel_train
-from ogfr.data.transforms import FLIP_PERMUTATION, EvalTransform, TrainTransform, resize_labels
+from ogfr.data.transforms import FLIP_PERMUTATION, EvalTransform, TrainTransform
 
 __all__ = [
     "FLIP_PERMUTATION",
@@ -28,5 +28,4 @@ __all__ = [
     "TrainTransform",
     "load_dataset",
     "relabel_train",
-    "resize_labels",
 ]

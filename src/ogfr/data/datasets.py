@@ -18,7 +18,7 @@ from ogfr.data.samples import ReIDData, Sample, Split, relabel_train
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
 _MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")  # 0002_c1s1_000451_03.jpg, 0001_c2_f0046182.jpg
 _CAMERA_TOKEN = re.compile(r"_c(\d+)")
 _ICME = "ICME2018_Occluded-Person-Reidentification_datasets"
@@ -80,16 +80,25 @@ def _check_nonempty(samples: list[Sample], folder: Path, split: str, dataset: st
     return samples
 
 
+def parse_market_name(name: str) -> tuple[int, int] | None:
+    """(pid, 0-based camera) of a Market-1501 / DukeMTMC file name (``0002_c1s1_000451_03.jpg`` -> (2, 0);
+    pid -1 = junk), or None when the name does not follow ``<pid>_c<camera>...`` (camera >= 1, pid >= -1)."""
+    m = _MARKET_NAME.match(name)
+    if m is None or int(m.group(2)) < 1 or int(m.group(1)) < -1:
+        return None
+    return int(m.group(1)), int(m.group(2)) - 1
+
+
 def read_market_dir(folder: Path, split: Split, dataset: str) -> list[Sample]:
     """Images named ``<pid>_c<cam>...`` (Market-1501 / DukeMTMC style); junk id -1 is dropped."""
     folder = _require_dir(folder, dataset)
     out, bad = [], []
     for path in list_images(folder):
-        m = _MARKET_NAME.match(path.name)
-        if m is None or int(m.group(2)) < 1 or int(m.group(1)) < -1:
+        parsed = parse_market_name(path.name)
+        if parsed is None:
             bad.append(path.name)
-        elif int(m.group(1)) != -1:  # -1 = junk
-            out.append(Sample(path, int(m.group(1)), int(m.group(2)) - 1, split, dataset))
+        elif parsed[0] != -1:  # -1 = junk
+            out.append(Sample(path, *parsed, split, dataset))
     _raise_bad_names(folder, bad, "'<pid>_c<camera>...' such as 0002_c1s1_000451_03.jpg (camera >= 1)")
     return _check_nonempty(out, folder, split, dataset)
 

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ogfr.data.samples import Sample
-from ogfr.data.transforms import _channel_stats, resize_labels
+from ogfr.data.transforms import _channel_stats
 from ogfr.images import UnreadableImage, read_rgb
+from ogfr.parts import resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,6 @@ def paste_label(values: torch.Tensor, mask: torch.Tensor, value: int) -> torch.T
     Label pixels whose centre falls in the pasted area change (the sampling of label resizing); unknown
     pixels (-1, no label source) stay unknown. Part labels get background 0, scene labels the occluder."""
     out = values.clone()
-    label_mask = resize_labels(mask.to(torch.int64), tuple(values.shape)).bool()
+    label_mask = resize_labels(mask.to(torch.int64), tuple(values.shape), mode="nearest").bool()
     out[label_mask & (out >= 0)] = value
     return out

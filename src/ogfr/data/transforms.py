@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ogfr.parts import PART_NAMES, SCENE_NAMES
+from ogfr.parts import PART_NAMES, SCENE_NAMES, resize_labels
 
 Size = tuple[int, int]
 
@@ -46,14 +46,6 @@ def _check_size(size: Sequence[int], name: str) -> Size:
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"{name} must be (height, width) with positive values, got {size!r}")
     return int(size[0]), int(size[1])
-
-
-def resize_labels(labels: torch.Tensor, size: Size) -> torch.Tensor:
-    """Nearest resize of an integer map (h, w) (pixel-centre sampling, as PIL NEAREST)."""
-    if tuple(labels.shape) == size:
-        return labels
-    out = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")
-    return out[0, 0].to(labels.dtype)
 
 
 def _labels_tensor(labels: np.ndarray, num_values: int = len(PART_NAMES)) -> torch.Tensor:
@@ -98,11 +90,13 @@ class _Base:
 
     def resize_map(self, values: np.ndarray, scene: bool = False) -> torch.Tensor:
         """An integer map (part labels; scene labels with ``scene=True``) at the image size, int64."""
-        return resize_labels(_labels_tensor(values, len(SCENE_NAMES if scene else PART_NAMES)), self.size)
+        return resize_labels(
+            _labels_tensor(values, len(SCENE_NAMES if scene else PART_NAMES)), self.size, mode="nearest"
+        )
 
     def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         img = (x.float() / 255.0 - self._mean) / self._std
-        return img, None if lab is None else resize_labels(lab, self.label_size)
+        return img, None if lab is None else resize_labels(lab, self.label_size, mode="nearest")
 
 
 @dataclass
@@ -139,7 +133,7 @@ class EvalTransform(_Base):
 
     def augment_map(self, values: torch.Tensor, scene: bool = False) -> torch.Tensor:
         """A map from `resize_map` at ``label_size``."""
-        return resize_labels(values, self.label_size)
+        return resize_labels(values, self.label_size, mode="nearest")
 
 
 @dataclass
@@ -199,7 +193,7 @@ class TrainTransform(_Base):
         (padding is background 0), at ``label_size``."""
         if flip:
             values = _FLIP[scene][values.flip(-1)]
-        return resize_labels(self._pad_crop(values, top, left), self.label_size)
+        return resize_labels(self._pad_crop(values, top, left), self.label_size, mode="nearest")
 
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None

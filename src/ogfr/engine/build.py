@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from ogfr.engine.config import Config
+from ogfr.parsing.codes import CodeSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["batch_codes", "build_model", "ensure_labels", "load_data", "make_backend"]
+__all__ = ["build_model", "code_settings", "ensure_labels", "load_data", "make_backend"]
 
 
 def load_data(cfg: Config, test: bool = False):
@@ -89,13 +90,9 @@ def _cached(out: Path, root: Path, path: Path) -> bool:
         return False
 
 
-def batch_codes(labels: torch.Tensor, num_coarse: int, lam: float) -> torch.Tensor:
-    """Occlusion code z (eq. 1-2) of a batch of label maps; images without labels (all -1) get z = 0."""
-    from ogfr.parsing import occlusion_code
-
-    z = occlusion_code(labels, num_coarse=num_coarse, lam=lam)  # (B, C), eq. 2
-    unknown = (labels < 0).flatten(1).all(dim=1)  # (B,)
-    return z.masked_fill(unknown[:, None], 0)
+def code_settings(cfg: Config) -> CodeSettings:
+    """How this config turns part labels into z: C and the label size of the model, lambda of the parsing."""
+    return CodeSettings(cfg.model.num_coarse, cfg.parsing.lam, tuple(cfg.model.label_size))
 
 
 def build_model(cfg: Config, num_classes: int, num_cameras: int) -> torch.nn.Module:

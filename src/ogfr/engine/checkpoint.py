@@ -7,9 +7,10 @@ A checkpoint is a dict saved with ``torch.save``::
      # training state, only in resumable checkpoints (last.pt):
      "optimizer": ..., "criterion": ..., "scaler": ..., "rng": {...}}
 
-``meta`` holds ``num_classes``, ``num_cameras``, ``epoch`` (epochs completed), ``step`` (optimizer steps
-done), ``batch_in_epoch`` (batches of the current epoch done), ``metrics`` and ``best``; a mid-epoch
-``last.pt`` also ``running`` (the epoch's loss sums, batch and image counts and time so far).
+``meta`` holds ``num_classes``, ``num_cameras``, ``occlusion_code`` (C, lambda and the label size z was
+made with: ``ogfr.parsing.CodeSettings.as_dict()``), ``epoch`` (epochs completed), ``step`` (optimizer
+steps done), ``batch_in_epoch`` (batches of the current epoch done), ``metrics`` and ``best``; a
+mid-epoch ``last.pt`` also ``running`` (the epoch's loss sums, batch and image counts and time so far).
 """
 
 from __future__ import annotations
@@ -74,13 +75,30 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def load_for_inference(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """``(model, cfg, meta)``: the OGFR model in eval mode, its :class:`Config`, the checkpoint meta."""
+    """``(model, cfg, meta)``: the OGFR model in eval mode, its :class:`Config`, the checkpoint meta.
+
+    ``meta["occlusion_code"]`` always holds the model's code settings (read them with
+    ``CodeSettings.from_dict``); checkpoints written before they were stored get those of their config.
+    """
+    from ogfr.engine.build import code_settings
     from ogfr.engine.config import Config, from_dict
     from ogfr.model import OGFR
+    from ogfr.parsing.codes import CodeSettings
 
     data = load_checkpoint(path, map_location=map_location)
     cfg = from_dict(Config, data["config"])
     meta = dict(data["meta"])
+    if "occlusion_code" not in meta:
+        meta["occlusion_code"] = code_settings(cfg).as_dict()
+    try:
+        codes = CodeSettings.from_dict(meta["occlusion_code"])
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    if codes.num_coarse != cfg.model.num_coarse:
+        raise ValueError(
+            f"{path}: stored occlusion code has C = {codes.num_coarse}, the model takes "
+            f"C = {cfg.model.num_coarse} bits"
+        )
     model = OGFR(cfg.model, num_classes=int(meta["num_classes"]), num_cameras=int(meta["num_cameras"]))
     load_weights(model, data["model"], f"{path}: weights do not fit the model its config describes")
     model.to(map_location).eval()

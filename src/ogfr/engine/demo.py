@@ -137,37 +137,27 @@ def _figures(out: Path, runs: dict[str, Any], results: dict[str, dict[str, float
 
 def _ranked(out: Path, runs: dict[str, Any], num_queries: int = 4, top: int = 5) -> Path:
     """Top-``top`` gallery images of a few occluded queries, OGFR next to the baseline (paper Figure 8)."""
-    from ogfr.metrics import visibility_distance
+    from ogfr.metrics import top_k
     from ogfr.viz.ranked import RankedRow, ranked_list_figure
 
     rows = []
-    n = len(next(iter(runs.values())).query_features["paths"])
+    n = len(next(iter(runs.values())).query_features)
     picks = sorted({round(i * (n - 1) / max(num_queries - 1, 1)) for i in range(num_queries)})  # spread out
-    for i in picks:
+    lists = {
+        name: top_k(r.query_features.select(picks), r.gallery_features, top, camera_filter=True)
+        for name, r in runs.items()
+    }
+    for row, i in enumerate(picks):
         for name, run in runs.items():
             q, g = run.query_features, run.gallery_features
-            qi = slice(i, i + 1)
-            if q["parts"] is not None:
-                d = visibility_distance(
-                    q["global"][qi],
-                    q["parts"][qi],
-                    q["visibility"][qi],
-                    g["global"],
-                    g["parts"],
-                    g["visibility"],
-                )[0]
-            else:
-                d = (g["global"] - q["global"][qi]).norm(dim=1)
-            same = (g["pids"] == q["pids"][qi]) & (g["camids"] == q["camids"][qi])
-            d = d.masked_fill(same, float("inf"))  # same id + camera are not counted (protocol)
-            order = d.argsort()[:top]
+            found = list(lists[name].row(row))
             rows.append(
                 RankedRow(
-                    query=q["paths"][qi.start],
-                    gallery=[g["paths"][j] for j in order],
-                    query_pid=int(q["pids"][qi.start]),
-                    gallery_pids=[int(g["pids"][j]) for j in order],
-                    distances=[float(d[j]) for j in order],
+                    query=q.paths[i],
+                    gallery=[g.paths[j] for j, _, _ in found],
+                    query_pid=int(q.pids[i]),
+                    gallery_pids=[int(g.pids[j]) for j, _, _ in found],
+                    distances=[d for _, d, _ in found],
                     label=name,
                 )
             )

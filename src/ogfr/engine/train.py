@@ -26,15 +26,18 @@ import torch
 from torch import nn
 
 from ogfr.engine import dist
-from ogfr.engine.build import batch_codes, build_model, ensure_labels, load_data
+from ogfr.engine.build import build_model, code_settings, ensure_labels, load_data
 from ogfr.engine.checkpoint import capture_rng, load_checkpoint, load_weights, restore_rng, save_checkpoint
 from ogfr.engine.config import Config, save_config, to_dict
 from ogfr.engine.diagnostics import PROBE_IMAGES, HolisticProbe, agent_step_stats, agent_weights
 from ogfr.engine.evaluate import evaluate_model
+from ogfr.engine.features import CachedLabels, FeatureExtractor
 from ogfr.engine.jsonl import read_rows, write_rows
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr, set_stem_frozen
 from ogfr.io import check_can_create, make_dirs
+from ogfr.metrics import Features
 from ogfr.model.fep import NonFiniteError
+from ogfr.parsing.codes import CodeSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,9 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)  # last evaluation: rank1, rank5, rank10, mAP, mINP
     best: dict[str, Any] = field(default_factory=dict)
     model: nn.Module | None = None
-    query_features: dict[str, Any] | None = (
-        None  # features of the last evaluation (rank 0), see extract_features
-    )
-    gallery_features: dict[str, Any] | None = None
+    query_features: Features | None = None  # of the last evaluation (rank 0)
+    gallery_features: Features | None = None
+    codes: CodeSettings | None = None  # how the model's z was made (stored in its checkpoints)
 
 
 class _TrainStep(nn.Module):
@@ -152,7 +154,12 @@ class _Trainer:
         self.per_epoch = cfg.train.steps_per_epoch or self.sampler.batches_per_rank
         num_cameras = max(self.data.num_cameras, self.test_data.num_cameras)
         self.model = build_model(cfg, self.data.num_train_pids, num_cameras).to(self.device)
-        self.meta_base = {"num_classes": self.data.num_train_pids, "num_cameras": num_cameras}
+        self.codes = code_settings(cfg)
+        self.meta_base = {
+            "num_classes": self.data.num_train_pids,
+            "num_cameras": num_cameras,
+            "occlusion_code": self.codes.as_dict(),
+        }
         self.criterion = OGFRCriterion(cfg.loss, cfg.model)
         if isinstance(self.criterion, nn.Module):
             self.criterion.to(self.device)
@@ -187,7 +194,7 @@ class _Trainer:
         if not items:
             return None
         labels = torch.stack([it["labels"] for it in items])
-        return HolisticProbe.from_items(items, batch_codes(labels, cfg.model.num_coarse, cfg.parsing.lam))
+        return HolisticProbe.from_items(items, self.codes.code(labels))
 
     def _branches(self) -> list[nn.Module]:
         return [b for b in (getattr(self.model, "teacher", None), self.model.student) if b is not None]
@@ -352,7 +359,7 @@ class _Trainer:
             dist.barrier(info)
         q, g = self.last_features
         return TrainResult(
-            self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model, q, g
+            self.run_dir, cfg.train.epochs, step, history, self.final, self.best, self.model, q, g, self.codes
         )
 
     def _epoch_batches(self, epoch: int) -> np.ndarray:
@@ -380,9 +387,7 @@ class _Trainer:
         )
 
     def _model_batch(self, b: dict[str, Any]) -> dict[str, torch.Tensor]:
-        cfg, dev = self.cfg, self.device
-        unknown = (b["labels"] < 0).flatten(1).all(dim=1)[:, None]  # (B, 1): no label source -> z = 0
-        c, lam = cfg.model.num_coarse, cfg.parsing.lam
+        dev = self.device
         scene = {k: b[src].to(dev) for k, src in (("scene_h", "scene"), ("scene_o", "scene_o")) if src in b}
         return {
             **scene,  # ground-truth scene labels (synthetic data), only for the agent's diagnostics
@@ -390,8 +395,8 @@ class _Trainer:
             "img_o": b["img_o"].to(dev, non_blocking=True),
             "labels_h": b["labels"].to(dev),
             "labels_o": b["labels_o"].to(dev),
-            "z_h": batch_codes(b["labels"], c, lam).masked_fill(unknown, 0).to(dev),  # eq. 2, holistic view
-            "z_o": batch_codes(b["labels_o"], c, lam).masked_fill(unknown, 0).to(dev),  # eq. 2, occluded view
+            "z_h": self.codes.code(b["labels"]).to(dev),  # eq. 2, holistic view
+            "z_o": self.codes.code(b["labels_o"]).to(dev),  # eq. 2, occluded view
             "camid": b["camid"].to(dev),
             "pid": b["pid"].to(dev),
         }
@@ -540,21 +545,21 @@ class _Trainer:
         cfg = self.cfg
         row: dict[str, float] = {}
         if self.info.is_main:
-            results, q, g = evaluate_model(
+            extractor = FeatureExtractor(
                 self.model,
-                self.test_data.query,
-                self.test_data.gallery,
-                image_size=cfg.model.image_size,
-                label_size=cfg.model.label_size,
-                labels=self.test_labels,
-                num_coarse=cfg.model.num_coarse,
-                lam=cfg.parsing.lam,
-                use_parts=cfg.train.eval_parts,
-                rerank=cfg.train.rerank,
+                self.codes,
+                labels=CachedLabels(self.test_labels),
                 batch_size=cfg.data.eval_batch,
                 num_workers=cfg.data.num_workers,
                 device=self.device,
                 amp=cfg.train.amp,
+            )
+            results, q, g = evaluate_model(
+                extractor,
+                self.test_data.query,
+                self.test_data.gallery,
+                use_parts=cfg.train.eval_parts,
+                rerank=cfg.train.rerank,
                 progress=self.progress,
             )
             row = metrics_row(results)

@@ -1,4 +1,4 @@
-"""Retrieval math: distances (Euclidean, cosine, eq. 25), CMC / mAP / mINP, k-reciprocal re-ranking.
+"""Retrieval math: distances (Euclidean, cosine, eq. 25), CMC / mAP / mINP, ranked lists, re-ranking.
 
 Pure torch / numpy; no model code. See docs/metrics.md.
 """
@@ -9,17 +9,21 @@ from ogfr.metrics.features import Features
 from ogfr.metrics.rank import RankAccumulator, RankOptions
 from ogfr.metrics.rerank import re_ranking
 from ogfr.metrics.results import RankResults
+from ogfr.metrics.topk import TopK, feature_distance, top_k
 
 __all__ = [
     "Features",
     "RankAccumulator",
     "RankOptions",
     "RankResults",
+    "TopK",
     "auto_chunk_size",
     "evaluate",
     "evaluate_distmat",
     "evaluate_rank",
+    "feature_distance",
     "pairwise_distance",
     "re_ranking",
+    "top_k",
     "visibility_distance",
 ]

@@ -1,4 +1,4 @@
-"""What every parsing backend shares: the result record, image reading and label resizing.
+"""What every parsing backend shares: the result record and image reading.
 
 A backend turns images into part-label maps (values 0..K, ``ogfr.parts.PART_NAMES``) at a fixed label
 resolution. ``parse(paths)`` never raises for one bad image: it returns a ``ParseResult`` whose
@@ -15,11 +15,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ogfr.images import UnreadableImage, read_rgb
-from ogfr.parts import NUM_PARTS
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +91,3 @@ def parse_loaded(
     loaded = read_images(paths)
     parsed = iter(backend_parse([x for x in loaded if not isinstance(x, str)]))
     return [failed(label_size, "unreadable", x) if isinstance(x, str) else next(parsed) for x in loaded]
-
-
-def resize_labels(
-    labels: np.ndarray, size: tuple[int, int], mode: Literal["majority", "nearest"] = "majority"
-) -> np.ndarray:
-    """Resize a part-label map (H, W) to ``size`` (h, w).
-
-    ``majority``: each output pixel takes the part covering most of its area (ties go to a body part
-    rather than background, so thin limbs survive downsampling); ``nearest``: nearest neighbour.
-    """
-    if labels.ndim != 2:
-        raise ValueError(f"label map must be (H, W), got shape {labels.shape}")
-    if tuple(labels.shape) == tuple(size):
-        return labels.astype(np.uint8, copy=False)
-    t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
-    if mode == "nearest" or labels.shape[0] < size[0] or labels.shape[1] < size[1]:
-        out = F.interpolate(t[None, None].float(), size=size, mode="nearest-exact")[0, 0]
-        return out.to(torch.uint8).numpy()
-    onehot = F.one_hot(t.clamp(0, NUM_PARTS), NUM_PARTS + 1).permute(2, 0, 1).float()  # (K+1, H, W)
-    area = F.adaptive_avg_pool2d(onehot[None], size)[0]  # (K+1, h, w) fraction of each part
-    area[0] -= 1e-4  # tie-break: a body part beats background on an even split
-    return area.argmax(0).to(torch.uint8).numpy()

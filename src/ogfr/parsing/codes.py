@@ -1,19 +1,32 @@
-"""Occlusion code z from part-label maps (paper §3.1.1, eq. 1-2).
+"""Occlusion code z from part-label maps (paper §3.1.1, eq. 1-2), and the settings that make it.
 
 Fine parts 1..K are merged into C coarse parts (``ogfr.parts.coarse_groups``); a coarse part is
 *occluded* (bit 1) when fewer than ``lam`` label pixels belong to it. Works on torch tensors (batched,
 any device, no host sync beyond the input check) and on numpy arrays; the output type follows the input.
+
+The rule for maps that say nothing, in this one place for training, evaluation and search:
+- a parsing backend that finds no person returns an all-background map: every coarse part is occluded;
+- a map with no label source (``-1`` pixels and no body-part pixel, e.g. an image without a cached
+  label, even after an obstacle was pasted in as background) gets z = 0: every part assumed visible.
+
+``CodeSettings`` (C, lambda, label size) is stored with every checkpoint, so that evaluation and search
+compute z exactly as training did.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
-from typing import overload
+from dataclasses import dataclass, replace
+from typing import Any, overload
 
 import numpy as np
 import torch
 
-from ogfr.parts import NUM_PARTS, coarse_groups
+from ogfr.parts import COARSE_GROUPS, NUM_PARTS, coarse_groups
+
+log = logging.getLogger(__name__)
 
 Groups = Sequence[Sequence[int]]
 
@@ -79,10 +92,10 @@ def coarse_counts(labels, num_coarse=4, groups=None):
         counts = torch.zeros(coarse.shape[0], num_coarse + 1, dtype=torch.int64, device=batched.device)
         counts.scatter_add_(1, coarse, torch.ones_like(coarse))
         return counts[:, :num_coarse]  # eq. 1
-    coarse = lut[batched.astype(np.int64)].reshape(batched.shape[0], -1)  # (B, h*w)
-    counts = np.stack([np.bincount(row, minlength=num_coarse + 1) for row in coarse]) if len(coarse) else None
-    if counts is None:
+    if len(batched) == 0:
         return np.zeros((0, num_coarse), dtype=np.int64)
+    coarse = lut[batched.astype(np.int64)].reshape(batched.shape[0], -1)  # (B, h*w)
+    counts = np.stack([np.bincount(row, minlength=num_coarse + 1) for row in coarse])
     return counts[:, :num_coarse].astype(np.int64)  # eq. 1
 
 
@@ -101,11 +114,67 @@ def occlusion_code(labels, num_coarse=4, lam=5.0, groups=None):
 
     ``labels``: part-label maps ``(B, h, w)`` or ``(h, w)`` with values 0..K (``-1`` = unknown pixel);
     ``num_coarse`` C in 1, 2, 4, 8 (``groups`` overrides the grouping); ``lam`` is a pixel count at the
-    label resolution. A part with exactly ``lam`` pixels is visible.
+    label resolution. A part with exactly ``lam`` pixels is visible. A map without any body-part pixel
+    but with unknown ones (no label source) gets z = 0 (see the module docstring).
     """
     if not np.isfinite(lam) or lam < 0:
         raise ValueError(f"lam must be a finite pixel count >= 0, got {lam}")
     counts = coarse_counts(labels, num_coarse, groups)
+    batched = labels if labels.ndim == 3 else labels[None]
     if isinstance(counts, torch.Tensor):
-        return (counts < lam).to(torch.int64)  # eq. 2
-    return (counts < lam).astype(np.int64)  # eq. 2
+        flat = batched.flatten(1)
+        unknown = (flat < 0).any(1) & ~(flat > 0).any(1)  # (B,) no label source
+        return (counts < lam).to(torch.int64).masked_fill(unknown[:, None], 0)  # eq. 2
+    flat = batched.reshape(batched.shape[0], -1) if len(batched) else batched.reshape(0, 0)
+    unknown = (flat < 0).any(1) & ~(flat > 0).any(1)
+    return np.where(unknown[:, None], 0, counts < lam).astype(np.int64)  # eq. 2
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    """How part labels become z: C coarse parts, the threshold lambda of eq. 2 and the label size (h, w)
+    at which lambda counts pixels. Stored with every checkpoint (``ogfr.engine.checkpoint``)."""
+
+    num_coarse: int = 4
+    lam: float = 5.0
+    label_size: tuple[int, int] = (64, 32)
+
+    def __post_init__(self) -> None:
+        if self.num_coarse not in COARSE_GROUPS:
+            raise ValueError(f"num_coarse must be one of {sorted(COARSE_GROUPS)}, got {self.num_coarse}")
+        if not math.isfinite(self.lam) or self.lam < 0:
+            raise ValueError(f"lam must be a finite pixel count >= 0, got {self.lam}")
+        size = tuple(int(v) for v in self.label_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"label_size must be (h, w) with positive values, got {self.label_size}")
+        object.__setattr__(self, "lam", float(self.lam))
+        object.__setattr__(self, "label_size", size)
+
+    def code(self, labels: torch.Tensor) -> torch.Tensor:
+        """z (B, C) of label maps (B, h, w) at ``label_size`` (eq. 2 and the rule above)."""
+        if tuple(labels.shape[-2:]) != self.label_size:
+            raise ValueError(
+                f"label maps are {tuple(labels.shape[-2:])}, the occlusion code counts pixels at "
+                f"label_size {self.label_size}"
+            )
+        return occlusion_code(labels, self.num_coarse, self.lam)
+
+    def with_lam(self, lam: float | None, source: str = "--lam") -> CodeSettings:
+        """These settings with lambda = ``lam`` (None: unchanged); a different value is warned about,
+        naming its ``source`` (a flag, an index)."""
+        if lam is None or float(lam) == self.lam:
+            return self
+        log.warning("%s: lambda = %g instead of the %g stored with the model", source, lam, self.lam)
+        return replace(self, lam=float(lam))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"num_coarse": self.num_coarse, "lam": self.lam, "label_size": list(self.label_size)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CodeSettings:
+        try:
+            return cls(int(d["num_coarse"]), float(d["lam"]), tuple(d["label_size"]))
+        except (KeyError, TypeError) as err:
+            raise ValueError(
+                f"occlusion-code settings must hold num_coarse, lam, label_size; got {d!r}"
+            ) from err

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from ogfr.images import UnreadableImage, read_image
-from ogfr.parsing.base import ParseResult, failed, resize_labels
-from ogfr.parts import NUM_PARTS, PART_NAMES
+from ogfr.parsing.base import ParseResult, failed
+from ogfr.parts import NUM_PARTS, PART_NAMES, resize_labels
 
 PIFPAF_SUBDIR = Path("masks") / "pifpaf_maskrcnn_filtering"
 COCO_KEYPOINTS = (
@@ -164,9 +164,9 @@ class FilesBackend:
         if self.fmt == "pifpaf":
             labels = pifpaf_to_labels(arr, self.label_size, self.threshold)
         elif arr.ndim == 3:
-            labels = resize_labels(arr.argmax(0).astype(np.uint8), self.label_size)
+            labels = resize_labels(arr.argmax(0).astype(np.uint8), self.label_size, mode="majority")
         else:
-            labels = resize_labels(arr.astype(np.uint8), self.label_size)
+            labels = resize_labels(arr.astype(np.uint8), self.label_size, mode="majority")
         if not labels.any():
             return ParseResult(labels, "no_person", f"{path}: no body part in the mask")
         return ParseResult(labels)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ogfr.images import UnreadableImage, read_image
-from ogfr.parsing.base import ParseResult, failed, resize_labels
-from ogfr.parts import NUM_PARTS
+from ogfr.parsing.base import ParseResult, failed
+from ogfr.parts import NUM_PARTS, resize_labels
 
 
 def synthetic_label_path(image_path: Path) -> Path:
@@ -58,7 +58,7 @@ class SyntheticBackend:
             return failed(
                 self.label_size, "unreadable", f"{path}: part ids must be 0..{NUM_PARTS}, found {full.max()}"
             )
-        labels = resize_labels(full, self.label_size)
+        labels = resize_labels(full, self.label_size, mode="majority")
         if not labels.any():
             return ParseResult(labels, "no_person", f"{path}: no body part in the ground truth")
         return ParseResult(labels)

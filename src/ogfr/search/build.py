@@ -9,33 +9,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from ogfr.data.datasets import IMAGE_EXTENSIONS, parse_market_name
 from ogfr.engine import dist
 from ogfr.engine.dist import DistInfo
 from ogfr.engine.shards import PartFiles, Plan, job_key
 from ogfr.images import MAX_PIXELS, UnreadableImage, read_image
+from ogfr.metrics import Features
+from ogfr.parsing.codes import CodeSettings
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
-from ogfr.search.records import Embeddings, ImageRecord, sha256_file
+from ogfr.search.records import ImageRecord, sha256_file
 
 log = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
-_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")  # Market-1501 / DukeMTMC: 0002_c1s1_000451_03.jpg
-
-
-def parse_market_name(name: str) -> tuple[int, int]:
-    """(pid, 0-based camid) from a Market-1501-style file name; (-1, -1) when the name does not follow it."""
-    m = _MARKET_NAME.match(name)
-    if m is None or int(m.group(2)) < 1:
-        return -1, -1
-    return int(m.group(1)), int(m.group(2)) - 1
 
 
 @dataclass
@@ -138,13 +129,14 @@ def build_index(
         log.info("%d image(s) already indexed, %d to go", report.already, len(todo))
     plan = Plan(len(todo), embedder.batch_size)  # one unit = one batch = one shard, as in one process
     settings = {"model": embedder.identity.as_dict(), "batch": embedder.batch_size, "max_pixels": max_pixels,
-                "occlusion": embedder.occlusion, "camid": embedder.camid}  # fmt: skip
+                "occlusion": embedder.occlusion, "camid": embedder.camid,
+                "occlusion_code": embedder.codes.as_dict()}  # fmt: skip
     parts = PartFiles(out, job_key([], settings))
     units = [[todo[i] for i in plan.items(k)] for k in range(len(plan))]
     names = [[rel for _, rel in unit] for unit in units]
     merged = 0  # units appended so far, in order (rank 0)
 
-    def merge(unit: tuple[list[ImageRecord], Embeddings | None, list]) -> None:
+    def merge(unit: tuple[list[ImageRecord], Features | None, list]) -> None:
         nonlocal merged
         records, emb, unit_skipped = unit
         if records:
@@ -202,12 +194,23 @@ def _open_or_create(
         index = Index.open(out, model=embedder.identity)
         if index.complete and not append:
             raise ValueError(f"{out} already holds a finished index; pass --append to add images to it")
+        built = index.info.get("occlusion_code")
+        if built is not None and CodeSettings.from_dict(built) != embedder.codes:
+            raise ValueError(
+                f"{out} was built with occlusion-code settings {built}, not {embedder.codes.as_dict()}: "
+                "pass the same --lam"
+            )
         collected = collect(images, root if root is not None else index.root)
         if collected[0] != index.root.resolve():
             raise ValueError(f"images must be under the index root {index.root} (got root {collected[0]})")
     else:
         collected = collect(images, root)
-        info = {"occlusion": embedder.occlusion, "camid": embedder.camid, **(info or {})}
+        info = {
+            "occlusion": embedder.occlusion,
+            "camid": embedder.camid,
+            "occlusion_code": embedder.codes.as_dict(),
+            **(info or {}),
+        }
         index = Index.create(out, collected[0], embedder.identity, info)
     index.set_complete(False)
     return index, collected
@@ -215,42 +218,41 @@ def _open_or_create(
 
 def _embed_unit(
     embedder: Embedder, unit: list[tuple[Path, str]], max_pixels: int
-) -> tuple[list[ImageRecord], Embeddings | None, list[tuple[str, str]]]:
+) -> tuple[list[ImageRecord], Features | None, list[tuple[str, str]]]:
     """Records and features of one batch of (file, relative path); unreadable files as (path, reason)."""
-    records, tensors, pil, paths, skipped = [], [], [], [], []
+    records, pil, paths, skipped = [], [], [], []
     for f, rel in unit:
         try:
             img = read_image(f, max_pixels=max_pixels)
         except UnreadableImage as err:
             skipped.append((rel, err.reason))
             continue
-        pid, camid = parse_market_name(f.name)
+        pid, camid = parse_market_name(f.name) or (-1, -1)
         records.append(ImageRecord(rel, pid, camid, img.width, img.height, sha256_file(f)))
-        tensors.append(embedder.preprocess(img))
         pil.append(img)
         paths.append(f)
     if not records:
         return [], None, skipped
-    z = embedder.codes(pil, paths)
-    emb = embedder.embed_tensors(torch.stack(tensors), z)
-    codes = ["".join(str(int(b)) for b in row) for row in z.tolist()]
+    feats = embedder.embed(pil, paths=paths)
+    codes = ["".join(str(b) for b in row) for row in feats.z.tolist()]
     records = [dataclasses.replace(r, code=c) for r, c in zip(records, codes, strict=True)]
-    return records, emb, skipped
+    return records, feats, skipped
 
 
-def _to_part(records: list[ImageRecord], emb: Embeddings | None, skipped: list) -> tuple[dict, dict]:
+def _to_part(records: list[ImageRecord], emb: Features | None, skipped: list) -> tuple[dict, dict]:
     tensors = {} if emb is None else {
         "global": emb.global_, "parts": emb.parts, "visibility": emb.visibility.to(torch.uint8)
     }  # fmt: skip
     return tensors, {"records": [dataclasses.asdict(r) for r in records], "skipped": skipped}
 
 
-def _from_part(part: tuple[dict, dict], model) -> tuple[list[ImageRecord], Embeddings | None, list]:
+def _from_part(part: tuple[dict, dict], model) -> tuple[list[ImageRecord], Features | None, list]:
     tensors, meta = part
     records = [ImageRecord(**r) for r in meta["records"]]
     emb = None
     if records:
-        emb = Embeddings(tensors["global"], tensors["parts"], tensors["visibility"].bool(), model)
+        vis = tensors["visibility"].bool()
+        emb = Features(tensors["global"], tensors["parts"], vis, model=model.checkpoint_sha256)
     return records, emb, [tuple(x) for x in meta["skipped"]]
 
 

@@ -1,6 +1,7 @@
 """Figures from a trained model and images: what ``ogfr show`` and ``ogfr demo`` call.
 
-The drawing lives in ``ogfr.viz`` (arrays in, PNG out); this module runs the model to get the arrays.
+The drawing lives in ``ogfr.viz`` (arrays in, PNG out); this module gets the arrays through the one
+feature producer (the embedder's ``embed`` and ``inputs``) and the index's search.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ogfr.data.datasets import parse_market_name
+from ogfr.engine.features import FeatureExtractor
 from ogfr.images import read_image
-from ogfr.search.build import parse_market_name
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
 
@@ -38,7 +40,7 @@ def ranked_figure(
     hits = index.search(embedder.embed(queries), top=top, faiss=faiss)
     rows = []
     for q, row in zip(queries, hits, strict=True):
-        pid, _ = parse_market_name(q.name)
+        pid, _ = parse_market_name(q.name) or (-1, -1)
         rows.append(
             RankedRow(
                 query=read_image(q),
@@ -52,23 +54,9 @@ def ranked_figure(
     return ranked_list_figure(rows, out_path)
 
 
-def _inputs(
-    embedder: Embedder, images: Sequence[str | Path], z: torch.Tensor | None, camids: Sequence[int] | None
-) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PIL images, model inputs, codes z (given, or from the embedder's parsing) and camera ids."""
-    pil = [read_image(p) for p in images]
-    img = torch.stack([embedder.preprocess(p) for p in pil]).to(embedder.device)
-    z = embedder.codes(pil, [Path(p) for p in images]) if z is None else torch.as_tensor(z, dtype=torch.long)
-    if camids is None:
-        cam = torch.full((len(pil),), embedder.camid, dtype=torch.long)
-    else:
-        cam = torch.as_tensor(list(camids), dtype=torch.long)
-    return pil, img, z.to(embedder.device), cam.to(embedder.device)
-
-
 @torch.no_grad()
 def visibility_figure_for(
-    embedder: Embedder,
+    embedder: FeatureExtractor,
     images: Sequence[str | Path],
     out_path: str | Path,
     z: torch.Tensor | None = None,
@@ -82,15 +70,16 @@ def visibility_figure_for(
 
     if embedder.model.num_parts == 0:
         raise ValueError("this model has no part tokens (plain-ViT baseline): no part maps to show")
-    pil, img, z, cam = _inputs(embedder, images, z, camids)
-    out = embedder.model(img, z, cam)
+    pil = [read_image(p) for p in images]
+    x = embedder.inputs(pil, paths=images, z=z, camids=camids)
+    out = embedder.model.eval()(*x)
     maps, vis = out["part_maps"].cpu().numpy(), out["visibility"].cpu().numpy()
-    return visibility_figure([np.asarray(p) for p in pil], z.cpu().numpy(), maps, out_path, vis)
+    return visibility_figure([np.asarray(p) for p in pil], x.z.cpu().numpy(), maps, out_path, vis)
 
 
 @torch.no_grad()
 def erasing_figure_for(
-    embedder: Embedder,
+    embedder: FeatureExtractor,
     images: Sequence[str | Path],
     out_path: str | Path,
     z: torch.Tensor | None = None,
@@ -102,11 +91,11 @@ def erasing_figure_for(
     from ogfr.metrics.erasing import noise_auc, patch_truth
     from ogfr.viz.erasing import erasing_figure
 
-    model = embedder.model
+    model = embedder.model.eval()
     if not hasattr(model, "erasing_mask"):
         raise ValueError("this model does not expose erasing_mask(img, z, camid)")
-    pil, img, z, cam = _inputs(embedder, images, z, camids)
-    m = model.erasing_mask(img, z, cam)  # (B, gh, gw) keep probability of eq. 7
+    pil = [read_image(p) for p in images]
+    m = model.erasing_mask(*embedder.inputs(pil, paths=images, z=z, camids=camids))  # (B, gh, gw) eq. 7
     cfg = model.cfg
     overlap = getattr(cfg, "patch_embed", "overlap") == "overlap"
     scenes = [scene_map(p) for p in images]
@@ -134,17 +123,15 @@ def demo_figures(out: Path, runs: dict, num_images: int = 3) -> list[Path]:
     """
     run = runs["OGFR"]
     feats = run.query_features
-    if feats is None:
+    if feats is None or feats.paths is None:
         raise ValueError("the OGFR run has no evaluation features to draw from")
-    step = max(1, len(feats["paths"]) // num_images)
-    pick = list(range(0, step * num_images, step))[:num_images]
-    paths = [feats["paths"][i] for i in pick]
-    z = torch.as_tensor(feats["z"])[pick]
-    cams = [int(feats["camids"][i]) for i in pick]
-    embedder = Embedder(run.model, occlusion="visible")
-    made = [visibility_figure_for(embedder, paths, Path(out) / "visibility.png", z=z, camids=cams)]
+    step = max(1, len(feats) // num_images)
+    pick = feats.select(list(range(0, step * num_images, step))[:num_images])
+    embedder = FeatureExtractor(run.model, run.codes)
+    args = dict(z=pick.z, camids=pick.camids)
+    made = [visibility_figure_for(embedder, pick.paths, Path(out) / "visibility.png", **args)]
     try:
-        made.append(erasing_figure_for(embedder, paths, Path(out) / "erasing.png", z=z, camids=cams))
+        made.append(erasing_figure_for(embedder, pick.paths, Path(out) / "erasing.png", **args))
     except ValueError as err:  # a model without an erasing agent (e.g. mask="none")
         log.info("erasing figure skipped: %s", err)
     return made

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from ogfr.io import atomic_path, atomic_write_text
+from ogfr.io import atomic_path, atomic_write_text, make_dirs
+from ogfr.metrics.features import Features
 from ogfr.search.integrity import check_database, check_shard_arrays, shard_file
-from ogfr.search.records import Embeddings, Hit, ImageRecord, ModelIdentity, sha256_file
+from ogfr.search.records import Hit, ImageRecord, ModelIdentity, part_names, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Index:
         self.root = Path(manifest["root"])
         self.model = ModelIdentity.from_dict(manifest["model"])
         self.info: dict[str, Any] = dict(manifest.get("info") or {})
-        self._cache: tuple[list[ImageRecord], Embeddings] | None = None
+        self._cache: tuple[list[ImageRecord], Features] | None = None
 
     # ----------------------------------------------------------------- create / open
     @classmethod
@@ -76,9 +77,7 @@ class Index:
             raise NotADirectoryError(f"index root {root} is not a folder")
         if (path / MANIFEST).exists():
             raise ValueError(f"{path} already holds an index; open it (or use --append) instead")
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"index path {path} exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
+        make_dirs(path, f"index folder {path}")
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -143,20 +142,27 @@ class Index:
             db.close()
 
     # ----------------------------------------------------------------- writing
-    def append(self, records: Sequence[ImageRecord], emb: Embeddings) -> None:
+    def _check_features(self, feats: Features, what: str) -> None:
+        """Refuse features of another model (by ``Features.model``) or of another (D, K)."""
+        if feats.model and feats.model != self.model.checkpoint_sha256:
+            raise ValueError(
+                f"{what}: features come from another model than index {self.path}: checkpoint sha256 "
+                f"{feats.model[:16]}... differs from the index's {self.model.checkpoint_sha256[:16]}..."
+            )
+        layout = self.model.layout
+        if feats.global_.shape[1] != layout.dim or feats.num_parts != layout.num_parts:
+            raise ValueError(
+                f"{what}: features are (D={feats.global_.shape[1]}, K={feats.num_parts}), the index "
+                f"{self.path} holds (D={layout.dim}, K={layout.num_parts})"
+            )
+
+    def append(self, records: Sequence[ImageRecord], emb: Features) -> None:
         """Add one batch: its shard is written atomically, then its rows are committed in one transaction."""
         if len(records) != len(emb):
             raise ValueError(f"append: {len(records)} records but {len(emb)} feature rows")
         if not records:
             return
-        if emb.model is not None and (why := self.model.mismatch(emb.model)):
-            raise ValueError(f"append to {self.path}: features come from another model: {why}")
-        layout = self.model.layout
-        if emb.global_.shape[1] != layout.dim or emb.parts.shape[1] != layout.num_parts:
-            raise ValueError(
-                f"append: features are (D={emb.global_.shape[1]}, K={emb.parts.shape[1]}), the index "
-                f"expects (D={layout.dim}, K={layout.num_parts})"
-            )
+        self._check_features(emb, "append")
         with self._db() as db:
             n_shards = db.execute("SELECT COUNT(*) FROM shards").fetchone()[0]
             name = f"shard-{n_shards:06d}.safetensors"
@@ -210,7 +216,7 @@ class Index:
         with self._db() as db:
             return [(r[0], r[1]) for r in db.execute("SELECT path, reason FROM skipped ORDER BY path")]
 
-    def load(self) -> tuple[list[ImageRecord], Embeddings]:
+    def load(self) -> tuple[list[ImageRecord], Features]:
         """All rows in index order: their records and features (cached; checked against the shard hashes)."""
         if self._cache is not None:
             return self._cache
@@ -257,11 +263,15 @@ class Index:
                 "visibility": np.zeros((0, layout.num_parts), np.uint8),
             }
         idx = torch.as_tensor(order, dtype=torch.long)
-        emb = Embeddings(
+        emb = Features(
             torch.from_numpy(cat["global"])[idx],
             torch.from_numpy(cat["parts"])[idx],
             torch.from_numpy(cat["visibility"])[idx].bool(),
-            self.model,
+            pids=torch.tensor([r.pid for r in records], dtype=torch.long),
+            camids=torch.tensor([r.camid for r in records], dtype=torch.long),
+            paths=tuple(r.path for r in records),
+            model=self.model.checkpoint_sha256,
+            name="gallery",
         )
         self._cache = (records, emb)
         return self._cache
@@ -279,7 +289,7 @@ class Index:
     # ----------------------------------------------------------------- search
     def search(
         self,
-        query: Embeddings,
+        query: Features,
         top: int = 10,
         faiss: Literal["auto", "on", "off"] = "auto",
         shortlist: int = 1000,
@@ -291,38 +301,29 @@ class Index:
         shortlists ``shortlist`` candidates per query, re-ranked exactly with eq. 25; ``auto`` = ``on`` from
         ``FAISS_THRESHOLD`` gallery images up. Features from another model are refused.
         """
-        from ogfr.search.ranking import exact_topk, shortlist_topk
+        from ogfr.metrics import top_k
 
         if top < 1:
             raise ValueError(f"top must be >= 1, got {top}")
         if faiss not in ("auto", "on", "off"):
             raise ValueError(f"faiss must be auto, on or off, got {faiss!r}")
-        if query.model is not None and (why := self.model.mismatch(query.model)):
-            raise ValueError(f"query features come from another model than index {self.path}: {why}")
+        self._check_features(query, "search")
         records, gallery = self.load()
-        if (
-            query.global_.shape[1:] != gallery.global_.shape[1:]
-            or query.parts.shape[1] != gallery.parts.shape[1]
-        ):
-            raise ValueError(
-                f"query features (D={query.global_.shape[1]}, K={query.parts.shape[1]}) do not match the "
-                f"index (D={self.model.layout.dim}, K={self.model.layout.num_parts})"
-            )
         if not records:
             return [[] for _ in range(len(query))]
-        use_faiss = faiss == "on" or (faiss == "auto" and len(records) >= FAISS_THRESHOLD)
-        if use_faiss:
-            from ogfr.search.faiss_shortlist import cached_faiss_index
+        candidates = None
+        if faiss == "on" or (faiss == "auto" and len(records) >= FAISS_THRESHOLD):
+            from ogfr.search.faiss_shortlist import cached_faiss_index, faiss_candidates
 
             fidx = cached_faiss_index(self.path, gallery.global_)
-            result = shortlist_topk(query, gallery, fidx, top=top, shortlist=shortlist, nprobe=nprobe)
-        else:
-            result = exact_topk(query, gallery, top=top)
+            found = faiss_candidates(fidx, query.global_, max(shortlist, top), nprobe=nprobe)
+            candidates = torch.from_numpy(np.asarray(found, dtype=np.int64))
+        result = top_k(query, gallery, top, candidates=candidates)
         hits = []
         for qi in range(len(query)):
             row = []
             for r, (gi, d, shared) in enumerate(result.row(qi), start=1):
                 rec = records[gi]
-                row.append(Hit(r, gi, rec.path, d, shared, rec.pid, rec.camid))
+                row.append(Hit(r, gi, rec.path, d, part_names(shared), rec.pid, rec.camid))
             hits.append(row)
         return hits

@@ -1,13 +1,13 @@
-"""Plain records shared by the index, the embedder and the search: features, model identity, hits.
+"""Plain records shared by the index, the embedder and the search: model identity, image metadata, hits.
 
-No model code here: these are the types a practitioner sees (``Embeddings`` from ``ogfr.load(...).embed``,
-``Hit`` from ``Index.search``).
+No model code here: these are the types a practitioner sees (``ModelIdentity`` of ``ogfr.load(...)``,
+``Hit`` from ``Index.search``). The features themselves are ``ogfr.metrics.Features``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,65 +88,6 @@ def state_dict_sha256(module: torch.nn.Module) -> str:
         h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
         h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """Student features of N images: ``global_`` (N, D), ``parts`` (N, K, D) float32, ``visibility`` (N, K) bool.
-
-    Features are pre-BN and L2-normalised (as the evaluation uses them); ``model`` names the model that
-    made them so that an index can refuse features from another model.
-    """
-
-    global_: torch.Tensor
-    parts: torch.Tensor
-    visibility: torch.Tensor
-    model: ModelIdentity | None = None
-    codes: torch.Tensor | None = field(default=None)  # (N, C) int64 occlusion code z given to the model
-
-    def __post_init__(self) -> None:
-        g, p, v = self.global_, self.parts, self.visibility
-        if g.ndim != 2:
-            raise ValueError(f"Embeddings.global_ must be (N, D), got shape {tuple(g.shape)}")
-        n, d = g.shape
-        if p.ndim != 3 or p.shape[0] != n or p.shape[2] != d:
-            raise ValueError(f"Embeddings.parts must be (N={n}, K, D={d}), got shape {tuple(p.shape)}")
-        if tuple(v.shape) != tuple(p.shape[:2]):
-            raise ValueError(
-                f"Embeddings.visibility must be (N, K)={tuple(p.shape[:2])}, got {tuple(v.shape)}"
-            )
-        if v.dtype != torch.bool:
-            raise ValueError(f"Embeddings.visibility must be bool, got {v.dtype}")
-        if not (g.is_floating_point() and p.is_floating_point()):
-            raise ValueError("Embeddings.global_ and .parts must be floating point")
-        if n and not (torch.isfinite(g).all() and torch.isfinite(p).all()):
-            raise ValueError("Embeddings contain NaN or Inf")
-
-    def __len__(self) -> int:
-        return int(self.global_.shape[0])
-
-    def select(self, index: torch.Tensor | slice) -> Embeddings:
-        """The rows ``index`` (a slice or an index tensor) as new Embeddings (rows of checked data: no re-check)."""
-        new = object.__new__(Embeddings)
-        for name in ("global_", "parts", "visibility", "codes"):
-            value = getattr(self, name)
-            object.__setattr__(new, name, None if value is None else value[index])
-        object.__setattr__(new, "model", self.model)
-        return new
-
-    @staticmethod
-    def concat(items: list[Embeddings]) -> Embeddings:
-        """Rows of several Embeddings of the same model, in order."""
-        if not items:
-            raise ValueError("Embeddings.concat needs at least one item")
-        codes = None if any(e.codes is None for e in items) else torch.cat([e.codes for e in items])
-        return Embeddings(
-            torch.cat([e.global_ for e in items]),
-            torch.cat([e.parts for e in items]),
-            torch.cat([e.visibility for e in items]),
-            items[0].model,
-            codes,
-        )
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ogfr.data.datasets import parse_market_name
 from ogfr.images import read_image
+from ogfr.metrics import Features
 from ogfr.parts import COARSE_NAMES, PART_COLORS
-from ogfr.search.build import parse_market_name
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
-from ogfr.search.records import Embeddings, Hit, part_names
+from ogfr.search.records import Hit, part_names
 from ogfr.viz.erasing import erased_overlay
 
 DISPLAY_HEIGHT = 256  # pixels of the query pictures (crop, part map, erasing mask)
@@ -48,7 +49,7 @@ class Query:
     id: str
     label: str  # file name shown on the page
     image: Image.Image  # the crop at display size
-    features: Embeddings  # one row
+    features: Features  # one row
     code: list[int]  # occlusion code z (C bits, 1 = occluded)
     visibility: list[bool]  # eq. 24 flags of the K parts
     part_map: Image.Image | None  # argmax of the part maps over the crop (None: no part features)
@@ -213,18 +214,16 @@ class SearchService:
     def _analyse(self, qid: str, label: str, image: Image.Image, path: Path | None, row: int | None) -> Query:
         emb = self.embedder
         model = emb.model
-        img = emb.preprocess(image)[None]
-        z = emb.codes([image], [path] if path is not None else None)
-        features = emb.embed_tensors(img, z)
+        paths = [path] if path is not None else None
+        x = emb.inputs([image], paths=paths)  # the model inputs: z parsed once
+        z = x.z.cpu()
+        features = emb.embed([image], paths=paths, z=z)
         shown = image.resize((_display_width(emb.image_size), DISPLAY_HEIGHT), Image.BICUBIC)
-        cam = torch.full((1,), emb.camid, dtype=torch.long, device=emb.device)
-        z_dev = z.to(emb.device)
         part_map = None
-        if features.parts.shape[1]:
-            maps = model(img.to(emb.device), z_dev, cam)["part_maps"][0].cpu().numpy()
-            part_map = part_overlay(shown, maps)
+        if features.has_parts:
+            part_map = part_overlay(shown, model(*x)["part_maps"][0].cpu().numpy())
         try:
-            keep = model.erasing_mask(img.to(emb.device), z_dev, cam)[0].cpu().numpy()  # eq. 7
+            keep = model.erasing_mask(*x)[0].cpu().numpy()  # eq. 7
         except (AttributeError, ValueError) as err:
             erasing, note = None, f"no erasing mask: {err}"
         else:
@@ -250,7 +249,7 @@ class SearchService:
             part_map=part_map,
             erasing=erasing,
             erasing_note=note,
-            pid=self.records[row].pid if row is not None else parse_market_name(label)[0],
+            pid=self.records[row].pid if row is not None else (parse_market_name(label) or (-1, -1))[0],
             row=row,
         )
 

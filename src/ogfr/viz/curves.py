@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ogfr.io import atomic_path
+from ogfr.viz.figure import save_figure
 
 __all__ = ["results_bar_chart", "training_curves"]
 
@@ -25,12 +25,6 @@ _SKIP = {
     "mAP",
     "mINP",
 }
-
-
-def _atomic_savefig(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    return path
 
 
 # Agent diagnostics drawn in the fourth and fifth panels (teacher "hp" first, then the student "op").
@@ -84,7 +78,7 @@ def training_curves(rows: Sequence[dict[str, Any]], out_path: str | os.PathLike,
         fig.suptitle(title)
     fig.tight_layout()
     try:
-        return _atomic_savefig(fig, Path(out_path))
+        return save_figure(fig, out_path, dpi=110)
     finally:
         plt.close(fig)
 
@@ -125,6 +119,6 @@ def results_bar_chart(
         ax.set_title(title)
     fig.tight_layout()
     try:
-        return _atomic_savefig(fig, Path(out_path))
+        return save_figure(fig, out_path, dpi=110)
     finally:
         plt.close(fig)

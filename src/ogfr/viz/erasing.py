@@ -12,14 +12,13 @@ without ``patch``/``stride`` (e.g. the conv stem) the grid is spread evenly over
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ogfr.viz.ranked import save_png, to_pil
+from ogfr.viz.figure import save_figure, to_pil
 
 PANEL_WIDTH = 2.2  # inches per panel (3 panels per image, 4 with the ground truth)
 ROW_HEIGHT = 3.4  # inches per image
@@ -123,7 +122,4 @@ def erasing_figure(
             ax.set_title(title, fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    buf.seek(0)
-    return save_png(Image.open(buf).convert("RGB"), out_path)
+    return save_figure(fig, out_path, dpi=dpi)

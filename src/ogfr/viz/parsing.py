@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ogfr.io import atomic_write_bytes
 from ogfr.parts import PART_COLORS, PART_NAMES
+from ogfr.viz.figure import save_figure
 
 
 def colorize(labels: np.ndarray) -> np.ndarray:
@@ -72,9 +71,7 @@ def parsing_figure(
         Patch(color=np.asarray(PART_COLORS[k]) / 255, label=PART_NAMES[k]) for k in range(len(PART_NAMES))
     ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    return atomic_write_bytes(out_path, buf.getvalue())
+    return save_figure(fig, out_path, tight=True)
 
 
 def _draw_bits(ax, bits: np.ndarray, names: Sequence[str]) -> None:

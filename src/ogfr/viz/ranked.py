@@ -14,38 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ogfr.images import read_image
-from ogfr.io import atomic_path
+from ogfr.viz.figure import save_figure, to_pil
 
 GREEN, RED, GREY, BLUE, WHITE = (0, 170, 0), (220, 0, 0), (150, 150, 150), (30, 90, 220), (255, 255, 255)
 HEADER = 14  # pixels of text above each row of tiles
 MARGIN = 6
 GAP = 4  # between gallery tiles
 SEPARATOR = 16  # between the query and its gallery
-
-
-def to_pil(image: Image.Image | np.ndarray | str | Path) -> Image.Image:
-    """An RGB PIL image from a PIL image, a file path, or an (H, W, 3) / (H, W) array (uint8, or float in [0, 1])."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, str | Path):
-        return read_image(image)
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
-        arr = arr.transpose(1, 2, 0)  # (3, H, W) -> (H, W, 3)
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"image array must be (H, W, 3) or (H, W), got shape {arr.shape}")
-    return Image.fromarray(arr).convert("RGB")
-
-
-def save_png(image: Image.Image, out_path: str | Path) -> Path:
-    """Write a PNG atomically (temp file + os.replace); creates the parent folder."""
-    out = Path(out_path)
-    with atomic_path(out) as tmp:
-        image.save(tmp, format="PNG")
-    return out
 
 
 @dataclass(frozen=True)
@@ -112,4 +87,4 @@ def ranked_list_figure(
             paste(to_pil(g), x, y + HEADER, _border_colour(row.query_pid, pid))
             x += tw + GAP
         y += HEADER + th + GAP
-    return save_png(canvas, out_path)
+    return save_figure(canvas, out_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ogfr.parts import COARSE_NAMES, PART_COLORS, PART_NAMES
-from ogfr.viz.ranked import save_png, to_pil
+from ogfr.viz.figure import save_figure, to_pil
 
 FIG_WIDTH = 9.0  # inches
 ROW_HEIGHT = 3.6  # inches per image
@@ -110,11 +110,4 @@ def visibility_figure(
             )
             axp.set_xticks([])
             axp.set_yticks([])
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    from PIL import Image
-
-    buf.seek(0)
-    return save_png(Image.open(buf).convert("RGB"), out_path)
+    return save_figure(fig, out_path, dpi=dpi)

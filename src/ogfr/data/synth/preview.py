@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from ogfr.data.synth.generate import SPLIT_DIRS
 from ogfr.images import read_image, read_rgb
 from ogfr.parts import PART_COLORS
+from ogfr.viz.figure import save_figure
 
 
 def _column(root: Path, folder: str, stem: str) -> np.ndarray:
@@ -59,11 +60,7 @@ def make_preview(root: str | Path, out: str | Path, per_split: int = 8, scale: i
     canvas = Image.new("RGB", (img.width, img.height + legend.height), (255, 255, 255))
     canvas.paste(img, (0, 0))
     canvas.paste(legend, (0, img.height))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(out)
-    return out
+    return save_figure(canvas, out)
 
 
 def main(argv: list[str] | None = None) -> int:
