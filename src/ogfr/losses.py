@@ -10,7 +10,7 @@ quantity that should fall (it grows with the reward). To watch training, use ``t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from ogfr.model.config import OGFRConfig
 from ogfr.model.outputs import BranchOutput, TrainOutput
 
 BRANCHES = ("hp", "op")  # teacher (purified holistic) and student (occluded) feature prefixes
+RewardBaselineKind = Literal["running", "image", "episodes"]
 
 
 @dataclass
@@ -41,6 +42,10 @@ class LossConfig:
     teacher_id_weight: float | None = None  # its weight; None = alpha (as the student's ID term in L_kd)
     reinforce_weight: float = 1.0  # weight of the policy-gradient term (eq. 11)
     baseline_update_every: int = 10  # epochs between updates of p^b (eq. 9)
+    # p^b of the reward (eq. 10): "running" = eq. 9's running average of the no-mask probability;
+    # "image" = the same image's no-mask probability; "episodes" = the mean p^m of the image's sampled
+    # masks (needs OGFRConfig.agent_episodes >= 2). See docs/model.md, "Readings of the reward".
+    reward_baseline: RewardBaselineKind = "running"
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "mu1", "mu2", "reinforce_weight"):
@@ -56,6 +61,10 @@ class LossConfig:
             raise ValueError(f"LossConfig.kd_temperature must be > 0, got {self.kd_temperature}")
         if self.teacher_id_weight is not None and self.teacher_id_weight < 0:
             raise ValueError(f"LossConfig.teacher_id_weight must be >= 0, got {self.teacher_id_weight}")
+        if self.reward_baseline not in ("running", "image", "episodes"):
+            raise ValueError(
+                f"LossConfig.reward_baseline must be 'running', 'image' or 'episodes', got {self.reward_baseline!r}"
+            )
         if self.baseline_update_every < 1:
             raise ValueError(
                 f"LossConfig.baseline_update_every must be >= 1, got {self.baseline_update_every}"
@@ -134,8 +143,11 @@ def mask_loss(part_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def true_class_prob(logits: torch.Tensor, pid: torch.Tensor) -> torch.Tensor:
-    """Softmax probability of the true identity (B,), no gradient (p^m and p^b of eq. 9-10)."""
-    return logits.detach().softmax(dim=-1).gather(1, pid[:, None]).squeeze(1)
+    """Softmax probability of the true identity, no gradient (p^m and p^b of eq. 9-10): logits (B, ..., P)
+    and pid (B,) give (B, ...)."""
+    probs = logits.detach().softmax(dim=-1)
+    index = pid.view(-1, *([1] * (probs.ndim - 1))).expand(*probs.shape[:-1], 1)
+    return probs.gather(-1, index).squeeze(-1)
 
 
 def reward(p_m: torch.Tensor, p_b: torch.Tensor | float) -> torch.Tensor:
@@ -192,6 +204,11 @@ class OGFRCriterion:
     """Eq. 23 + the teacher ID term + the REINFORCE term, from the `TrainOutput` of `OGFR.forward_train`."""
 
     def __init__(self, loss_cfg: LossConfig, model_cfg: OGFRConfig) -> None:
+        if loss_cfg.reward_baseline == "episodes" and model_cfg.agent_episodes < 2:
+            raise ValueError(
+                "loss.reward_baseline='episodes' compares the masks sampled for one image and needs "
+                f"model.agent_episodes >= 2, got {model_cfg.agent_episodes}"
+            )
         self.cfg = loss_cfg
         self.model_cfg = model_cfg
         self.baselines = {b: RewardBaseline(loss_cfg.baseline_update_every) for b in BRANCHES}
@@ -245,16 +262,23 @@ class OGFRCriterion:
         return {**terms, "total": total, **stats}
 
     def _reinforce(self, branch: BranchOutput, pid: torch.Tensor, b: str, stats: dict) -> torch.Tensor:
-        p_m = true_class_prob(branch.episode_logits[:, 0], pid)  # with the sampled mask
-        p_new = true_class_prob(branch.base_logits, pid)  # without the mask
-        baseline = self.baselines[b]
-        baseline.observe(p_new)
-        p_b = baseline.current()
-        r = reward(p_m, p_b)  # eq. 10, detached
+        """Eq. 9-11 for one branch: the reward of each sampled mask against the configured p^b."""
+        p_m = true_class_prob(branch.episode_logits, pid)  # (B, E), with each sampled mask
+        p_base = true_class_prob(branch.base_logits, pid)  # (B,), without the mask
+        running = self.baselines[b]
+        running.observe(p_base)
+        if self.cfg.reward_baseline == "running":  # eq. 9: one number, updated every few epochs
+            p_b = torch.full_like(p_m, running.current())
+        elif self.cfg.reward_baseline == "image":  # the same image without the mask
+            p_b = p_base[:, None].expand_as(p_m)
+        else:  # "episodes": the mean over the image's sampled masks
+            p_b = p_m.mean(dim=1, keepdim=True).expand_as(p_m)
+        r = reward(p_m, p_b)  # eq. 10, detached, (B, E)
         stats[f"stat_reward_{b}"] = r.mean()
+        stats[f"stat_reward_std_{b}"] = r.std() if r.numel() > 1 else r.new_zeros(())
         stats[f"stat_p_m_{b}"] = p_m.mean()
-        stats[f"stat_p_b_{b}"] = torch.tensor(p_b)
-        return -(r * branch.logprob[:, 0]).mean()  # eq. 11 as a loss
+        stats[f"stat_p_b_{b}"] = p_b.mean()
+        return -(r * branch.logprob).mean()  # eq. 11 as a loss, averaged over the B x E episodes
 
     def end_epoch(self, epoch: int) -> None:
         """Apply the p^b schedule (eq. 9) after epoch `epoch` (0-based)."""

@@ -27,6 +27,16 @@ PART_NAMES: tuple[str, ...] = (
 )
 NUM_PARTS = len(PART_NAMES) - 1  # K = 8 body parts (background excluded)
 
+# Scene labels: the ground truth of what each pixel shows, written by the synthetic generator (``scene/``
+# maps) to score the erasing agent. 0..K as PART_NAMES (the target person's visible parts and the
+# background), then objects standing in front of the person and any other pedestrian (in front or behind).
+SCENE_NAMES: tuple[str, ...] = (*PART_NAMES, "occluder", "pedestrian")
+SCENE_OCCLUDER = len(PART_NAMES)  # 9
+SCENE_PEDESTRIAN = len(PART_NAMES) + 1  # 10
+# "Noise" for the agent (Figure 7: obstacles, cluttered background, other pedestrians): every scene label
+# that is not a body part of the target person.
+NOISE_LABELS: tuple[int, ...] = (0, SCENE_OCCLUDER, SCENE_PEDESTRIAN)
+
 # Fine part indices (1..K) per coarse part, for each C of the paper's Figure 4.
 COARSE_GROUPS: dict[int, tuple[tuple[int, ...], ...]] = {
     1: ((1, 2, 3, 4, 5, 6, 7, 8),),

@@ -18,6 +18,7 @@ from ogfr.data.synth.canvas import Canvas
 from ogfr.data.synth.generate import _Context, plan, render
 from ogfr.data.synth.identity import sample_identity
 from ogfr.data.synth.person import Pose, draw_person
+from ogfr.parts import SCENE_NAMES, SCENE_OCCLUDER, SCENE_PEDESTRIAN
 
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
 MICRO = dict(num_ids=4, images_per_id=(3, 3), num_cameras=2, queries_per_id=1, num_distractors=0, num_junk=0)
@@ -103,6 +104,36 @@ def test_occluders_are_background_in_labels(synth_root: Path) -> None:
     lo, hi = cfg.occlusion_cover
     inside = np.mean([lo - 0.02 <= c <= hi + 0.02 for c in covers])
     assert inside >= 0.8, covers
+
+
+def test_scene_labels_are_the_ground_truth_of_every_pixel(synth_root: Path) -> None:
+    seen: Counter = Counter()
+    for r in read_index(synth_root):
+        folder = SPLIT_DIRS[r["split"]]
+        _, labels, occ = load(synth_root, r["split"], r["stem"])
+        scene = np.asarray(Image.open(synth_root / "scene" / folder / f"{r['stem']}.png"))
+        assert scene.shape == labels.shape and scene.dtype == np.uint8
+        assert set(np.unique(scene)) <= set(range(len(SCENE_NAMES)))
+        body = (scene >= 1) & (scene <= 8)
+        assert np.array_equal(np.where(body, scene, 0), labels), r["stem"]  # the body is the part labels
+        in_front = occ > 0  # objects and pedestrians in front of the target
+        assert set(np.unique(scene[in_front])) <= {SCENE_OCCLUDER, SCENE_PEDESTRIAN}, r["stem"]
+        assert not ((scene == SCENE_OCCLUDER) & ~in_front).any(), r["stem"]  # occluder objects stand in front
+        if r["occluder"] == "pedestrian":
+            assert (scene[in_front] == SCENE_PEDESTRIAN).any(), r["stem"]
+        seen.update(np.unique(scene).tolist())
+    # every kind of pixel occurs in the tiny set, and passers-by behind the target are pedestrians too
+    assert all(seen[k] for k in (0, SCENE_OCCLUDER, SCENE_PEDESTRIAN)), seen
+
+
+def test_scene_labels_of_a_layer_map() -> None:
+    from ogfr.data.synth.canvas import OCCLUDER
+    from ogfr.data.synth.generate import scene_labels
+    from ogfr.data.synth.scene import OCCLUDING_PERSON, PASSER_BY
+
+    layer = np.array([[0, 1, 8, OCCLUDER, PASSER_BY + 4, OCCLUDING_PERSON + 1, OCCLUDING_PERSON + 8, 255]])
+    expected = [[0, 1, 8, SCENE_OCCLUDER, SCENE_PEDESTRIAN, SCENE_PEDESTRIAN, SCENE_PEDESTRIAN, 0]]
+    assert scene_labels(layer.astype(np.uint8)).tolist() == expected
 
 
 def test_same_seed_same_bytes_other_seed_differs(synth_root: Path, tmp_path: Path) -> None:

@@ -49,6 +49,26 @@ def test_bias_lr_is_doubled_and_set_lr_scales_groups() -> None:
     assert biases["lr"] == pytest.approx(0.008)
 
 
+def test_agent_lr_multiplier_applies_to_the_agent_only() -> None:
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
+
+    model = OGFR(preset_model("tiny"), num_classes=4, num_cameras=2)
+    opt = build_optimizer(model, OptimConfig(lr=0.01, agent_lr_mult=10.0))
+    agent = {id(p) for p in model.teacher.fep.agent.parameters()}
+    by_lr = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            by_lr[id(p)] = group["lr"]
+    g, b = model.teacher.fep.agent.fc.weight, model.teacher.fep.agent.fc.bias
+    assert by_lr[id(g)] == pytest.approx(0.1) and by_lr[id(b)] == pytest.approx(0.2)  # x 10, bias x 2 x 10
+    assert sorted({round(lr, 9) for pid, lr in by_lr.items() if pid not in agent}) == [0.01, 0.02]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # plain weights first (the logged lr)
+    assert len(by_lr) == sum(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="agent_lr_mult"):
+        OptimConfig(agent_lr_mult=-1.0)
+
+
 def test_optim_config_validation() -> None:
     with pytest.raises(ValueError, match="optim.steps"):
         OptimConfig(steps=(70, 40))
@@ -67,14 +87,20 @@ def test_stem_lr_factor_groups() -> None:
     model = _hybrid_model()
     body = {id(p) for p in model.backbone.patch_embed.body.parameters()}
     opt = build_optimizer(model, OptimConfig(lr=0.01, bias_lr_factor=2.0, stem_lr_factor=0.1))
-    weights, stem_weights, biases, stem_biases = opt.param_groups  # (bias, in stem) in sorted order
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.001, 0.02, 0.002])
-    assert {id(p) for p in stem_weights["params"] + stem_biases["params"]} == body
-    assert not body & {id(p) for p in weights["params"] + biases["params"]}
-    assert id(model.backbone.patch_embed.proj.weight) in {id(p) for p in weights["params"]}  # new layer: lr
-    n = sum(len(g["params"]) for g in opt.param_groups)
-    assert n == sum(1 for p in model.parameters() if p.requires_grad)
-    assert set_lr(opt, 0.5) == pytest.approx(0.005) and stem_biases["lr"] == pytest.approx(0.001)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # plain weights first (set_lr's value)
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            bias = name.endswith(".bias")
+            expected = (0.02 if bias else 0.01) * (0.1 if id(p) in body else 1.0)
+            assert lr_of[id(p)] == pytest.approx(expected), name
+    assert lr_of[id(model.backbone.patch_embed.proj.weight)] == pytest.approx(0.01)  # new layer: lr
+    assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)
+    stem_bias = next(
+        id(p) for n, p in model.backbone.patch_embed.body.named_parameters() if n.endswith("bias")
+    )
+    assert set_lr(opt, 0.5) == pytest.approx(0.005)
+    assert {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}[stem_bias] == pytest.approx(0.001)
 
 
 def test_stem_freeze_epochs_then_frozen_stages() -> None:

@@ -46,6 +46,29 @@ def test_run_folder_contents(trained_run) -> None:
         assert im.size[0] > 800 and im.size[1] > 200
 
 
+def test_agent_diagnostics_in_every_epoch_row(trained_run) -> None:
+    out, _, cfg = trained_run
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert 0.0 < row["stat_m_mean_hp"] < 1.0 and row["stat_m_std_hp"] >= 0.0
+        assert 0.0 < row["stat_entropy_hp"] <= 0.6932  # Bernoulli entropy, at most log 2 nats
+        assert 0.0 <= row["stat_noise_auc_hp"] <= 1.0  # the tiny set has scene labels (ground truth)
+        assert 0.0 <= row["stat_noise_auc_holistic"] <= 1.0
+        assert len(row["stat_agent_g_hp"]) == cfg.model.num_parts + 1
+        for key in (
+            "stat_reward_hp",
+            "stat_reward_std_hp",
+            "stat_p_m_hp",
+            "stat_p_b_hp",
+            "stat_keep_ratio_hp",
+        ):
+            assert key in row, key
+    agent = load_checkpoint(out / "last.pt")["model"]
+    g = agent["teacher.head.agent.fc.weight"].flatten().tolist()
+    assert rows[-1]["stat_agent_g_hp"] == pytest.approx(g, abs=1e-6)  # logged with 6 decimals
+    assert rows[-1]["stat_agent_bias_hp"] == pytest.approx(float(agent["teacher.head.agent.fc.bias"]))
+
+
 def _leave_one_out_map(model, cfg, data, labels, samples) -> float:
     """mAP of retrieving each image among the others (itself excluded), eq. 25 distances."""
     from ogfr.engine.build import code_settings
@@ -120,7 +143,7 @@ def test_z_o_follows_the_pasted_obstacle_in_a_training_step(
 
     seen: dict[str, torch.Tensor] = {}
 
-    def spy(self, batch):
+    def spy(self, batch, agent=True):
         seen.update(batch)
         raise _OneStep
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ogfr.engine.config import preset_model
@@ -126,3 +127,25 @@ def test_bernoulli_log_prob_hand_computed() -> None:
     actions = torch.tensor([[1.0, 0.0]])
     expected = torch.log(torch.tensor(0.5)) + torch.log(1 - torch.sigmoid(torch.tensor(2.0)))
     assert torch.allclose(bernoulli_log_prob(logits, actions), expected.reshape(1))
+
+
+def test_agent_bias_and_several_sampled_masks() -> None:
+    torch.manual_seed(0)
+    cfg = preset_model("tiny", agent_bias=-1.0, agent_episodes=3)
+    model = OGFR(cfg, num_classes=4, num_cameras=2)
+    assert model.teacher.fep.agent.fc.bias.item() == -1.0  # m starts near sigmoid(-1) = 0.27
+    out = model.forward_train(make_batch(cfg)).f_hp
+    assert out.logprob.shape == (8, 3) and out.episode_logits.shape == (8, 3, 4)
+    assert torch.equal(out.episode_logits[:, 0], out.logits[:, 0].detach())  # episode 0 is the mask used
+    assert not torch.equal(out.episode_logits[:, 1], out.episode_logits[:, 2])  # other masks, other scores
+    assert 0.5 < 1 - out.keep.float().mean() < 0.95  # with m ~ 0.27 most patches are erased
+    with pytest.raises(ValueError, match="agent_episodes"):
+        preset_model("tiny", agent_episodes=0)
+
+
+def test_an_agent_that_has_not_started_erases_nothing(tiny_cfg, tiny_model) -> None:
+    batch = make_batch(tiny_cfg)
+    idle = tiny_model.forward_train(batch, agent=False).f_hp
+    assert idle.keep is None and idle.logprob is None and idle.base_logits is None
+    background = OGFR(preset_model("tiny", mask="background"), 4, 2)
+    assert background.forward_train(batch, agent=False).f_hp.keep is not None  # only the agent waits

@@ -211,3 +211,64 @@ def test_eq17_mse_and_eq19_kd_by_hand() -> None:
     for key in ("mse", "cos", "en", "tr", "teacher_id"):
         assert torch.equal(no_kl[key], terms[key]), key
     assert (terms["total"] - no_kl["total"]).item() == pytest.approx(0.4 * kl_row / 2, abs=1e-6)
+
+
+def _agent_branch(
+    p_masked: list[list[float]], p_base: list[float], logprob: list[list[float]]
+) -> BranchOutput:
+    """A teacher branch whose true-class (class 0 of 2) probabilities are the given numbers."""
+
+    def logits(p: torch.Tensor) -> torch.Tensor:  # two classes: softmax([log p, log(1 - p)])
+        return torch.stack([p.log(), (1 - p).log()], dim=-1)
+
+    pm, pb = torch.tensor(p_masked), torch.tensor(p_base)
+    tokens = torch.zeros(len(pb), 3, 2)
+    return BranchOutput(
+        tokens=tokens,
+        global_feat=tokens[:, 0],
+        parts=tokens[:, 1:1],
+        logits=logits(pm[:, 0])[:, None],
+        keep=torch.ones(len(pb), 2, dtype=torch.bool),
+        agent_logits=torch.zeros(len(pb), 2),
+        logprob=torch.tensor(logprob, requires_grad=True),
+        episode_logits=logits(pm),
+        base_logits=logits(pb),
+    )
+
+
+@pytest.mark.parametrize(
+    "kind, episodes, expected_rewards",
+    [
+        # running p^b: this epoch's mean no-mask probability (0.2 + 0.6) / 2 = 0.4; r = (p_m - 0.4) / 0.6
+        ("running", 1, [[(0.5 - 0.4) / 0.6], [(0.4 - 0.4) / 0.6]]),
+        # per image: r = (p_m - p_base) / (1 - p_base)
+        ("image", 1, [[(0.5 - 0.2) / 0.8], [(0.4 - 0.6) / 0.4]]),
+        # per image, mean over its two masks: image 0 mean 0.4, image 1 mean 0.5
+        ("episodes", 2, [[(0.5 - 0.4) / 0.6, (0.3 - 0.4) / 0.6], [(0.4 - 0.5) / 0.5, (0.6 - 0.5) / 0.5]]),
+    ],
+)
+def test_reinforce_term_by_hand_for_each_reward_baseline(kind, episodes, expected_rewards) -> None:
+    cfg = preset_model("tiny", agent_episodes=episodes)
+    crit = OGFRCriterion(LossConfig(reward_baseline=kind, mse=False, cos=False, kd=False), cfg)
+    p_masked = [[0.5, 0.3][:episodes], [0.4, 0.6][:episodes]]
+    logprob = [[-1.0, -2.0][:episodes], [-3.0, -4.0][:episodes]]
+    branch = _agent_branch(p_masked, [0.2, 0.6], logprob)
+    view = ViewOutput(torch.zeros(2, 2), None, torch.zeros(2, 2))
+    stats: dict = {}
+    loss = crit._reinforce(branch, torch.zeros(2, dtype=torch.long), "hp", stats)
+    r = torch.tensor(expected_rewards)
+    assert loss.item() == pytest.approx(-(r * torch.tensor(logprob)).mean().item(), abs=1e-6)  # eq. 11
+    assert stats["stat_reward_hp"].item() == pytest.approx(r.mean().item(), abs=1e-6)
+    loss.backward()  # the gradient of eq. 11 with respect to each log pi is -r / (B E)
+    assert torch.allclose(branch.logprob.grad, -r / r.numel(), atol=1e-6)
+    out = TrainOutput(
+        f_h=view, f_o=view, f_hp=branch, f_op=branch.__class__(**{**vars(branch), "logprob": None})
+    )
+    assert "reinforce" in crit(out, {"pid": torch.zeros(2, dtype=torch.long)})
+
+
+def test_episode_baseline_needs_several_masks_and_kind_is_checked() -> None:
+    with pytest.raises(ValueError, match="agent_episodes >= 2"):
+        OGFRCriterion(LossConfig(reward_baseline="episodes"), preset_model("tiny"))
+    with pytest.raises(ValueError, match="reward_baseline"):
+        LossConfig(reward_baseline="mean")

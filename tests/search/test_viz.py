@@ -94,3 +94,35 @@ def test_save_figure_writes_rgb_png_atomically_from_a_figure_or_an_image(tmp_pat
         "sub",
         "tight.png",
     ]
+
+
+def test_erasing_figure_with_ground_truth(tmp_path):
+    probs = np.full((2, 8, 4), 0.9)
+    noise = np.zeros((2, 8, 4), dtype=bool)
+    noise[:, :, 0] = True  # the first patch column is noise
+    out = erasing_figure(crops(2), probs, tmp_path / "erasing.png", noise=noise, aucs=[0.5, 0.75])
+    assert Image.open(out).size == erasing_figure_size(2, truth=True)
+    with pytest.raises(ValueError, match="noise must have the shape"):
+        erasing_figure(crops(2), probs, tmp_path / "bad.png", noise=noise[:, :4])
+
+
+def test_erasing_figure_for_synthetic_images_shows_the_ground_truth(synth_root, tmp_path):
+    import torch
+
+    from ogfr.engine.config import preset_model
+    from ogfr.model import OGFR
+    from ogfr.search.embed import Embedder
+    from ogfr.search.figures import erasing_figure_for
+
+    torch.manual_seed(0)
+    model = OGFR(preset_model("tiny"), num_classes=4, num_cameras=3).eval()
+    images = sorted((synth_root / "bounding_box_test").glob("*.jpg"))[:2]
+    out = erasing_figure_for(Embedder(model, occlusion="visible"), images, tmp_path / "e.png")
+    assert Image.open(out).size == erasing_figure_size(2, truth=True)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    copies = [plain / p.name for p in images]
+    for src, dst in zip(images, copies, strict=True):
+        dst.write_bytes(src.read_bytes())  # the same images without scene labels beside them
+    out = erasing_figure_for(Embedder(model, occlusion="visible"), copies, tmp_path / "p.png")
+    assert Image.open(out).size == erasing_figure_size(2)

@@ -31,6 +31,7 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
     report = res.report.read_text()
     assert "| OGFR |" in report and "| baseline |" in report and " ".join(BASELINE_OVERRIDES) in report
     assert "1 epochs x 2 steps of 4 x 4 images" in report
+    assert "## Erasing agent (teacher)" in report and "| noise AUC of 1 - m, training batches |" in report
     import torch
 
     kernels = f"{torch.get_num_threads()} threads and {torch.backends.cpu.get_cpu_capability()} CPU kernels"

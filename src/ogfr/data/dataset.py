@@ -11,20 +11,24 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ogfr.data.occlusion import OcclusionAugment
+from ogfr.data.occlusion import OcclusionAugment, paste_label
 from ogfr.data.samples import Sample
 from ogfr.data.transforms import EvalTransform, TrainTransform
 from ogfr.images import UnreadableImage, read_image
+from ogfr.parts import SCENE_OCCLUDER
 
 log = logging.getLogger(__name__)
 
 LabelSource = Callable[[Sample], "np.ndarray | None"]
+_Resized = tuple[Sample, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
 
 
 class ReIDDataset(Dataset):
     """Items: ``img`` (3, H, W) float, ``labels`` (h, w) int64 (all -1 without a label source), ``pid``,
     ``camid``, ``index``, ``path``, ``substituted``; with ``occlusion`` also ``img_o``, ``labels_o``,
-    ``occ_mask`` (H, W).
+    ``occ_mask`` (H, W). With a ``scene`` source (ground-truth scene labels, `ogfr.data.truth`) also
+    ``scene`` (h, w) int64 through the image's geometry (all -1 for an image without one) and, with
+    ``occlusion``, ``scene_o`` where the pasted obstacle is an occluder.
 
     An unreadable image is logged once, remembered in ``unreadable`` (per process: each DataLoader
     worker keeps its own copy) and replaced by another image of the same identity; ``path`` then names
@@ -43,16 +47,16 @@ class ReIDDataset(Dataset):
         labels: LabelSource | None = None,
         occlusion: OcclusionAugment | None = None,
         cache_images: bool = False,
+        scene: LabelSource | None = None,
     ) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.labels = labels
         self.occlusion = occlusion
+        self.scene = scene
         self.unreadable: set[str] = set()
-        # index -> (sample used, uint8 image (3, H, W), uint8 labels (H, W) or None)
-        self._cache: dict[int, tuple[Sample, torch.Tensor, torch.Tensor | None]] | None = (
-            {} if cache_images else None
-        )
+        # index -> (sample used, uint8 image (3, H, W), uint8 labels and scene labels (H, W) or None)
+        self._cache: dict[int, _Resized] | None = {} if cache_images else None
         self._by_pid: dict[int, list[int]] = {}
         for i, s in enumerate(self.samples):
             self._by_pid.setdefault(s.pid, []).append(i)
@@ -101,18 +105,23 @@ class ReIDDataset(Dataset):
             return None
         return self.labels(sample)
 
-    def _resized(self, index: int) -> tuple[Sample, torch.Tensor, torch.Tensor | None]:
-        """The image (or its substitute), decoded and resized, and its labels: the cacheable part."""
+    def _resized(self, index: int) -> _Resized:
+        """The image (or its substitute), decoded and resized, its labels and scene labels: the cacheable
+        part (maps as uint8)."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         sample, pil = self._load(index)
         try:
             x, lab = self.transform.resize(pil, self._label_map(sample))
+            truth = None if self.scene is None else self.scene(sample)
+            scene = None if truth is None else self.transform.resize_map(truth, scene=True)
         except ValueError as err:  # a bad label map: say whose
             raise ValueError(f"{sample.path}: {err}") from err
+        small = [None if t is None else t.to(torch.uint8) for t in (lab, scene)]
+        resized = (sample, x, small[0], small[1])
         if self._cache is not None:
-            self._cache[index] = (sample, x, None if lab is None else lab.to(torch.uint8))
-        return sample, x, lab
+            self._cache[index] = resized
+        return resized
 
     def preload(self, progress: bool = False) -> None:
         """Decode and resize every image into the cache now (``cache_images=True``), e.g. before workers fork."""
@@ -126,13 +135,14 @@ class ReIDDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self.samples):
             raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
-        sample, x, lab = self._resized(index)
+        sample, x, lab, scene = self._resized(index)
+        params = self.transform.sample_params()  # one geometry for the image and both maps
         try:
-            img, labels = self.transform.from_resized(x, None if lab is None else lab.long())
+            img, labels = self.transform.augment(x, None if lab is None else lab.long(), *params)
         except ValueError as err:
             raise ValueError(f"{sample.path}: {err}") from err
         if labels is None:
-            labels = torch.full(self.transform.label_size, -1, dtype=torch.int64)
+            labels = self._unknown()
         item: dict[str, Any] = {
             "img": img,
             "labels": labels,
@@ -142,7 +152,19 @@ class ReIDDataset(Dataset):
             "path": str(sample.path),
             "substituted": sample is not self.samples[index],  # the image at ``index`` was unreadable
         }
+        if self.scene is not None:
+            item["scene"] = (
+                self._unknown()
+                if scene is None
+                else self.transform.augment_map(scene.long(), *params, scene=True)
+            )
         if self.occlusion is not None:
             img_o, labels_o, occ_mask = self.occlusion(img, labels)
             item.update(img_o=img_o, labels_o=labels_o, occ_mask=occ_mask)
+            if self.scene is not None:
+                item["scene_o"] = paste_label(item["scene"], occ_mask, SCENE_OCCLUDER)
         return item
+
+    def _unknown(self) -> torch.Tensor:
+        """A label map of -1 ("unknown") at the label size."""
+        return torch.full(self.transform.label_size, -1, dtype=torch.int64)

@@ -149,9 +149,8 @@ class OcclusionAugment:
         _, h, w = img.shape
         mask = torch.zeros(h, w, dtype=torch.bool)
         img_o = img.clone()
-        labels_o = None if labels is None else labels.clone()
         if torch.rand((), generator=generator).item() >= self.p:
-            return img_o, labels_o, mask
+            return img_o, None if labels is None else labels.clone(), mask
 
         def uniform(a: float, b: float) -> float:
             return a + (b - a) * torch.rand((), generator=generator).item()
@@ -165,9 +164,15 @@ class OcclusionAugment:
         patch = (patch.clamp(0, 255) / 255.0 - self._mean) / self._std
         img_o[:, top : top + ph, left : left + pw] = patch.to(img_o.dtype)
         mask[top : top + ph, left : left + pw] = True
-        if labels_o is not None:
-            # Label pixels whose centre falls in the pasted box (the same sampling as label resizing);
-            # unknown pixels (-1, no label source) stay unknown.
-            label_mask = resize_labels(mask.to(torch.int64), tuple(labels_o.shape), mode="nearest").bool()
-            labels_o[label_mask & (labels_o >= 0)] = 0
-        return img_o, labels_o, mask
+        return img_o, None if labels is None else paste_label(labels, mask, 0), mask
+
+
+def paste_label(values: torch.Tensor, mask: torch.Tensor, value: int) -> torch.Tensor:
+    """A copy of the label map ``values`` (h, w) with ``value`` where an obstacle was pasted (``mask`` (H, W)).
+
+    Label pixels whose centre falls in the pasted area change (the sampling of label resizing); unknown
+    pixels (-1, no label source) stay unknown. Part labels get background 0, scene labels the occluder."""
+    out = values.clone()
+    label_mask = resize_labels(mask.to(torch.int64), tuple(values.shape), mode="nearest").bool()
+    out[label_mask & (out >= 0)] = value
+    return out

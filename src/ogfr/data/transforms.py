@@ -2,7 +2,9 @@
 
 Randomness comes from the ``generator`` argument, or torch's global RNG when it is None (which a
 DataLoader seeds per worker). Labels follow `ogfr.parts`: 0 background, 1..8 parts; a horizontal flip
-also swaps left and right part ids, since the mirrored person's left arm is on the other side.
+also swaps left and right part ids, since the mirrored person's left arm is on the other side. Other
+integer maps (the ground-truth scene labels of `ogfr.data.truth`) go through the same geometry with
+`resize_map` and `augment_map`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ogfr.parts import PART_NAMES, resize_labels
+from ogfr.parts import PART_NAMES, SCENE_NAMES, resize_labels
 
 Size = tuple[int, int]
 
@@ -46,15 +48,20 @@ def _check_size(size: Sequence[int], name: str) -> Size:
     return int(size[0]), int(size[1])
 
 
-def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
+def _labels_tensor(labels: np.ndarray, num_values: int = len(PART_NAMES)) -> torch.Tensor:
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise ValueError(f"label map must be 2-D (h, w), got shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= len(PART_NAMES)):
-        raise ValueError(
-            f"label map values must be in 0..{len(PART_NAMES) - 1}, got {arr.min()}..{arr.max()}"
-        )
+    if arr.size and (arr.min() < 0 or arr.max() >= num_values):
+        raise ValueError(f"label map values must be in 0..{num_values - 1}, got {arr.min()}..{arr.max()}")
     return torch.from_numpy(arr.astype(np.int64))
+
+
+# Mirror tables of part labels (0..K) and of scene labels (0..K, occluder, pedestrian) under a flip.
+_FLIP = {
+    False: FLIP_PERMUTATION,
+    True: torch.cat([FLIP_PERMUTATION, torch.arange(len(PART_NAMES), len(SCENE_NAMES))]),
+}
 
 
 class _Base:
@@ -79,8 +86,13 @@ class _Base:
         h, w = self.size
         pil = img.convert("RGB").resize((w, h), Image.BICUBIC)
         x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
-        lab = None if labels is None else resize_labels(_labels_tensor(labels), self.size, mode="nearest")
-        return x, lab
+        return x, None if labels is None else self.resize_map(labels)
+
+    def resize_map(self, values: np.ndarray, scene: bool = False) -> torch.Tensor:
+        """An integer map (part labels; scene labels with ``scene=True``) at the image size, int64."""
+        return resize_labels(
+            _labels_tensor(values, len(SCENE_NAMES if scene else PART_NAMES)), self.size, mode="nearest"
+        )
 
     def _finish(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         img = (x.float() / 255.0 - self._mean) / self._std
@@ -110,6 +122,18 @@ class EvalTransform(_Base):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The transform after `resize` (normalise, labels to ``label_size``)."""
         return self._finish(x, lab)
+
+    def sample_params(self, generator: torch.Generator | None = None) -> tuple[()]:
+        """No random parameters (the interface of `TrainTransform.sample_params`)."""
+        return ()
+
+    def augment(self, x: torch.Tensor, lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`from_resized` with the (no) parameters of `sample_params`."""
+        return self._finish(x, lab)
+
+    def augment_map(self, values: torch.Tensor, scene: bool = False) -> torch.Tensor:
+        """A map from `resize_map` at ``label_size``."""
+        return resize_labels(values, self.label_size, mode="nearest")
 
 
 @dataclass
@@ -144,23 +168,32 @@ class TrainTransform(_Base):
         self, img: Image.Image, labels: np.ndarray | None, flip: bool, top: int, left: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The transform with given parameters (see `sample_params`)."""
-        return self._augment(*self.resize(img, labels), flip, top, left)
+        return self.augment(*self.resize(img, labels), flip, top, left)
 
-    def _augment(
-        self, x: torch.Tensor, lab: torch.Tensor | None, flip: bool, top: int, left: int
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Flip, pad + crop and normalise a resized uint8 image and its int64 labels."""
+    def _pad_crop(self, x: torch.Tensor, top: int, left: int) -> torch.Tensor:
+        """Pad the last two dims by ``pad`` (zeros) and crop the image size at (top, left)."""
         if not (0 <= top <= 2 * self.pad and 0 <= left <= 2 * self.pad):
             raise ValueError(f"crop offset must be in 0..{2 * self.pad}, got top={top}, left={left}")
+        if not self.pad:
+            return x
+        h, w = self.size
+        return F.pad(x, (self.pad,) * 4)[..., top : top + h, left : left + w]
+
+    def augment(
+        self, x: torch.Tensor, lab: torch.Tensor | None, flip: bool, top: int, left: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Flip, pad + crop and normalise a resized uint8 image and its int64 labels (see `sample_params`)."""
+        img, _ = self._finish(self._pad_crop(x.flip(-1) if flip else x, top, left), None)
+        return img, None if lab is None else self.augment_map(lab, flip, top, left)
+
+    def augment_map(
+        self, values: torch.Tensor, flip: bool, top: int, left: int, scene: bool = False
+    ) -> torch.Tensor:
+        """A map from `resize_map` through the image's flip (mirroring left / right part ids) and crop
+        (padding is background 0), at ``label_size``."""
         if flip:
-            x = x.flip(-1)
-            lab = None if lab is None else FLIP_PERMUTATION[lab.flip(-1)]
-        if self.pad:
-            h, w = self.size
-            x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
-            if lab is not None:
-                lab = F.pad(lab, (self.pad,) * 4)[top : top + h, left : left + w]
-        return self._finish(x, lab)
+            values = _FLIP[scene][values.flip(-1)]
+        return resize_labels(self._pad_crop(values, top, left), self.label_size, mode="nearest")
 
     def __call__(
         self, img: Image.Image, labels: np.ndarray | None = None, generator: torch.Generator | None = None
@@ -172,4 +205,4 @@ class TrainTransform(_Base):
         self, x: torch.Tensor, lab: torch.Tensor | None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The random part of the transform on the output of `resize` (e.g. from an image cache)."""
-        return self._augment(x, lab, *self.sample_params(generator))
+        return self.augment(x, lab, *self.sample_params(generator))

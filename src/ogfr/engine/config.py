@@ -110,6 +110,7 @@ class OptimConfig:
     stem_lr_factor: float = 1.0  # hybrid stem: the pretrained MobileNetV2 stages train at lr x this factor
     stem_freeze_epochs: int = 0  # hybrid stem: all its pretrained stages stay fixed for the first N epochs
     stem_frozen_stages: int = 0  # hybrid stem: its first N MobileNetV2 stages never train (0 = all train)
+    agent_lr_mult: float = 1.0  # learning-rate multiplier of the erasing agent's G and b (eq. 7)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.bias_lr_factor <= 0:
@@ -123,6 +124,8 @@ class OptimConfig:
             raise ValueError("optim.warmup_epochs >= 0, warmup_factor in (0, 1], min_lr_factor in [0, 1]")
         if list(self.steps) != sorted(self.steps) or self.gamma <= 0 or self.grad_clip < 0:
             raise ValueError("optim.steps must be increasing, optim.gamma > 0, optim.grad_clip >= 0")
+        if self.agent_lr_mult < 0:
+            raise ValueError(f"optim.agent_lr_mult must be >= 0, got {self.agent_lr_mult}")
 
 
 @dataclass
@@ -145,10 +148,14 @@ class TrainConfig:
     eval_parts: bool = True  # eq. 25 with part features at evaluation (False: global feature only)
     rerank: bool = False  # k-reciprocal re-ranking at evaluation
     find_unused_parameters: bool = True  # DDP setting (ablations leave modules unused)
+    agent_start_epoch: int = 0  # the erasing agent acts (erases, learns) from this epoch on (0-based)
+    init_from: str = ""  # start from a previous run's weights (a checkpoint or run folder), not its optimizer
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
+        if self.agent_start_epoch < 0:
+            raise ValueError(f"train.agent_start_epoch must be >= 0, got {self.agent_start_epoch}")
         if min(self.steps_per_epoch, self.eval_every, self.checkpoint_every) < 0:
             raise ValueError("train.steps_per_epoch, eval_every, checkpoint_every must be >= 0")
 

@@ -55,18 +55,20 @@ def set_stem_frozen(model: nn.Module, cfg: OptimConfig, epoch: int) -> int:
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """SGD (or AdamW) over the trainable parameters: weights at ``lr``, biases at ``lr x bias_lr_factor``;
-    both x ``stem_lr_factor`` for the pretrained body of a hybrid stem."""
+    both x ``stem_lr_factor`` for the pretrained body of a hybrid stem, x ``agent_lr_mult`` for the erasing
+    agent's G and b (eq. 7)."""
     stem = hybrid_stem(model)
     in_stem = {id(p) for p in stem.body.parameters()} if stem is not None else set()
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}  # (is bias, in stem) -> parameters
+    groups: dict[tuple[bool, str], list[nn.Parameter]] = {}  # (is bias, "" / "agent" / "stem") -> parameters
     for name, param in model.named_parameters():
         if param.requires_grad:
-            key = (name.endswith(".bias") or name == "bias", id(param) in in_stem)
-            groups.setdefault(key, []).append(param)
-    groups.setdefault((False, False), [])  # the first group is always the plain weights (set_lr's value)
+            part = "stem" if id(param) in in_stem else "agent" if ".agent." in f".{name}" else ""
+            groups.setdefault((name.endswith(".bias") or name == "bias", part), []).append(param)
+    groups.setdefault((False, ""), [])  # the first group is always the plain weights (set_lr's value)
+    factors = {"": 1.0, "agent": cfg.agent_lr_mult, "stem": cfg.stem_lr_factor}
     param_groups = []
-    for (bias, stem_param), params in sorted(groups.items()):
-        lr = cfg.lr * (cfg.bias_lr_factor if bias else 1.0) * (cfg.stem_lr_factor if stem_param else 1.0)
+    for (bias, part), params in sorted(groups.items()):
+        lr = cfg.lr * (cfg.bias_lr_factor if bias else 1.0) * factors[part]
         param_groups.append({"params": params, "lr": lr, "base_lr": lr})
     if cfg.name == "adamw":
         return torch.optim.AdamW(

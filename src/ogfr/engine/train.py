@@ -29,6 +29,7 @@ from ogfr.engine import dist
 from ogfr.engine.build import build_model, code_settings, ensure_labels, load_data
 from ogfr.engine.checkpoint import capture_rng, load_checkpoint, load_weights, restore_rng, save_checkpoint
 from ogfr.engine.config import Config, save_config, to_dict
+from ogfr.engine.diagnostics import PROBE_IMAGES, HolisticProbe, agent_step_stats, agent_weights
 from ogfr.engine.evaluate import evaluate_model
 from ogfr.engine.features import CachedLabels, FeatureExtractor
 from ogfr.engine.jsonl import read_rows, write_rows
@@ -74,8 +75,8 @@ class _TrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return self.model.forward_train(batch)
+    def forward(self, batch: dict[str, torch.Tensor], agent: bool = True) -> Any:
+        return self.model.forward_train(batch, agent=agent)
 
 
 def seed_everything(seed: int) -> None:
@@ -110,6 +111,7 @@ class _Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         from ogfr.data import ObstacleBank, OcclusionAugment, PKSampler, ReIDDataset, TrainTransform
+        from ogfr.data.truth import SceneLabels, has_scene_labels
         from ogfr.losses import OGFRCriterion
 
         cfg, info = self.cfg, self.info
@@ -130,12 +132,14 @@ class _Trainer:
             self.data.train, num_patches=cfg.data.obstacle_bank, seed=cfg.train.seed
         )
         occlusion = OcclusionAugment(bank, p=cfg.data.occlusion_p, area=cfg.data.occlusion_area)
+        scene = SceneLabels() if has_scene_labels(self.data.root) else None  # ground truth for the agent
         self.dataset = ReIDDataset(
             self.data.train,
             transform,
             labels=self.labels,
             occlusion=occlusion,
             cache_images=cfg.data.cache_images,
+            scene=scene,
         )
         if cfg.data.cache_images:
             self.dataset.preload(progress=self.progress)  # once, before any worker forks
@@ -159,6 +163,7 @@ class _Trainer:
         self.criterion = OGFRCriterion(cfg.loss, cfg.model)
         if isinstance(self.criterion, nn.Module):
             self.criterion.to(self.device)
+        self.probe = self._holistic_probe()
         self.optimizer = build_optimizer(self.model, cfg.optim)
         fp16 = cfg.train.amp == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
@@ -172,6 +177,27 @@ class _Trainer:
         if cfg.train.compile:
             step_module = torch.compile(step_module)
         self.step_module = step_module
+
+    def _holistic_probe(self) -> HolisticProbe | None:
+        """The fixed holistic test images the agent is scored on (rank 0, with an agent and scene labels)."""
+        from ogfr.data import EvalTransform, ReIDDataset
+        from ogfr.data.truth import SceneLabels, has_scene_labels
+
+        has_agent = any(b.fep is not None and b.fep.agent is not None for b in self._branches())
+        if not (self.info.is_main and has_agent and has_scene_labels(self.test_data.root)):
+            return None
+        cfg = self.cfg
+        samples = SceneLabels.holistic(self.test_data.gallery, PROBE_IMAGES)
+        transform = EvalTransform(size=cfg.model.image_size, label_size=cfg.model.label_size)
+        ds = ReIDDataset(samples, transform, labels=self.test_labels, scene=SceneLabels())
+        items = [ds[i] for i in range(len(ds))]
+        if not items:
+            return None
+        labels = torch.stack([it["labels"] for it in items])
+        return HolisticProbe.from_items(items, self.codes.code(labels))
+
+    def _branches(self) -> list[nn.Module]:
+        return [b for b in (getattr(self.model, "teacher", None), self.model.student) if b is not None]
 
     def _labels(self, data):
         all_samples = [*data.train, *data.query, *data.gallery]
@@ -260,6 +286,35 @@ class _Trainer:
                         path, int(meta["epoch"]) + 1)  # fmt: skip
         return int(meta["epoch"]), int(meta["batch_in_epoch"]), int(meta["step"]), running
 
+    def _init_from(self, path: Path) -> None:
+        """Model weights of a previous run (a checkpoint, or a run folder's last.pt); its optimizer, p^b and
+        RNG are not used. Parameters the source does not have (e.g. an agent) keep their initial values."""
+        if path.is_dir():
+            path = path / "last.pt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"train.init_from: checkpoint not found: {path} (a checkpoint or a run folder)"
+            )
+        ckpt = load_checkpoint(path, map_location=self.device)
+        state, own = ckpt.get("model", {}), self.model.state_dict()
+        wrong = [
+            f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+            for k, v in state.items()
+            if k in own and v.shape != own[k].shape
+        ]
+        if wrong:
+            raise ValueError(
+                f"train.init_from={path}: weights of another shape (checkpoint vs model): {wrong[:4]}; "
+                "the model settings or the number of training identities differ"
+            )
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if not state or len(missing) == len(own):
+            raise ValueError(f"train.init_from={path}: no weights of this model in the checkpoint")
+        log.info(
+            "initialised from %s (%d tensors; kept the initial values of %d: %s; ignored %d)",
+            path, len(state) - len(unexpected), len(missing), ", ".join(missing[:4]), len(unexpected),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ loop
     def run(self, resume: bool, on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
         cfg, info = self.cfg, self.info
@@ -279,6 +334,8 @@ class _Trainer:
             ]
         elif info.is_main and (self.run_dir / "last.pt").exists():
             raise ValueError(f"{self.run_dir} already holds a run (last.pt); use --resume or another --out")
+        elif cfg.train.init_from:  # a resumed run has its own weights in last.pt
+            self._init_from(Path(cfg.train.init_from))
         if info.is_main:
             make_dirs(self.run_dir)
             save_config(cfg, self.run_dir / "config.yaml")
@@ -291,6 +348,9 @@ class _Trainer:
             every = cfg.train.eval_every
             if last_epoch or (every and (epoch + 1) % every == 0):
                 row.update(self._evaluate(epoch + 1, step))
+            row.update(agent_weights(self.model))
+            if self.probe is not None:
+                row["stat_noise_auc_holistic"] = self.probe.noise_auc(self.model, self.device)
             if info.is_main:
                 history.append(row)
                 write_rows(self.run_dir / "metrics.jsonl", history)
@@ -328,7 +388,9 @@ class _Trainer:
 
     def _model_batch(self, b: dict[str, Any]) -> dict[str, torch.Tensor]:
         dev = self.device
+        scene = {k: b[src].to(dev) for k, src in (("scene_h", "scene"), ("scene_o", "scene_o")) if src in b}
         return {
+            **scene,  # ground-truth scene labels (synthetic data), only for the agent's diagnostics
             "img_h": b["img"].to(dev, non_blocking=True),
             "img_o": b["img_o"].to(dev, non_blocking=True),
             "labels_h": b["labels"].to(dev),
@@ -356,6 +418,8 @@ class _Trainer:
         self.step_module.train()
         running = running or {}
         sums: dict[str, float] = dict(running.get("sums", {}))
+        # a statistic may be missing in some steps (e.g. an undefined AUC): each is averaged over its own steps
+        counts: dict[str, int] = dict(running.get("counts", {}))
         n, images = int(running.get("n", 0)), int(running.get("images", 0))
         before, fresh, t0 = float(running.get("elapsed_s", 0.0)), 0, time.perf_counter()
         lr, waited = 0.0, 0.0  # waited: seconds this process spent waiting for the loader
@@ -377,6 +441,7 @@ class _Trainer:
                 fresh += len(batch["pid"])
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
                 rate = fresh * info.world_size / max(time.perf_counter() - t0, 1e-9)
                 bar.advance(loss=losses["total"], lr=lr, rate=rate)
                 if (
@@ -387,6 +452,7 @@ class _Trainer:
                     # sums averaged over ranks (every rank runs as many batches), so each resumes with them
                     running = {
                         "sums": dist.all_reduce_mean(sums, info),
+                        "counts": counts,
                         "n": n,
                         "images": images,
                         "elapsed_s": before + time.perf_counter() - t0,
@@ -397,7 +463,7 @@ class _Trainer:
                 asked = time.perf_counter()
         self.criterion.end_epoch(epoch)
         elapsed = before + time.perf_counter() - t0
-        means = dist.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, info)
+        means = dist.all_reduce_mean({k: v / counts[k] for k, v in sums.items()}, info)
         row = {"epoch": epoch + 1, "step": step, "lr": lr, **means}
         row["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
         row["epoch_time_s"] = elapsed
@@ -418,7 +484,7 @@ class _Trainer:
             bad = None
             with self._autocast():
                 try:
-                    out = self.step_module(batch)
+                    out = self.step_module(batch, agent=epoch >= cfg.train.agent_start_epoch)
                     losses = self.criterion(out, batch)
                 except NonFiniteError as err:  # e.g. NaN agent logits, before any loss exists
                     bad = str(err)
@@ -432,6 +498,7 @@ class _Trainer:
                         None,
                     )
                     bad = None if term is None else f"loss term {term!r} is {values[term]}"
+                    values.update(agent_step_stats(out, batch, self.model.backbone.grid_size))
             self._stop_if_diverged(bad, where)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(losses["total"]).backward()

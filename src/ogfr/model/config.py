@@ -56,6 +56,8 @@ class OGFRConfig:
     mask_temperature: float = 0.1  # cosine similarities / T before the softmax over parts (eq. 21)
     # --- FEP (§3.2) ---
     random_keep: float = 0.5  # keep probability per patch for mask="random" (Table 5, row R)
+    agent_bias: float = 2.0  # initial bias b of the agent, m = sigmoid(I G^T + b): 2.0 keeps ~88 % at first
+    agent_episodes: int = 1  # masks sampled per image in training (the B episodes of eq. 11)
     # --- ablation switches ---
     oavit: bool = True  # False: plain ViT tokens [cls; patches] (no part tokens, no E_o, no L_mask)
     fep: FepPlacement = "teacher"  # which branch runs FEP; the others run two conventional layers
@@ -101,6 +103,14 @@ class OGFRConfig:
         for name in ("drop_rate", "attn_drop", "drop_path"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"OGFRConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if (
+            not isinstance(self.agent_episodes, int)
+            or isinstance(self.agent_episodes, bool)
+            or self.agent_episodes < 1
+        ):
+            raise ValueError(
+                f"OGFRConfig.agent_episodes must be a positive integer, got {self.agent_episodes!r}"
+            )
         if not 0.0 <= self.random_keep <= 1.0:
             raise ValueError(f"OGFRConfig.random_keep must be in [0, 1], got {self.random_keep}")
         if self.gamma1 < 0 or self.gamma2 < 0:

@@ -89,11 +89,11 @@ class Decoder(nn.Module):
 class Agent(nn.Module):
     """Erasing-mask agent: m = sigmoid(I G^T + b), the probability of keeping each patch (eq. 7)."""
 
-    def __init__(self, num_part_tokens: int) -> None:
+    def __init__(self, num_part_tokens: int, bias: float = 2.0) -> None:
         super().__init__()
         self.fc = nn.Linear(num_part_tokens, 1)  # G (1, K+1) and b
         nn.init.normal_(self.fc.weight, std=0.02)
-        nn.init.constant_(self.fc.bias, 2.0)  # start by keeping most patches (sigmoid(2) = 0.88)
+        nn.init.constant_(self.fc.bias, bias)  # 2.0: start by keeping most patches (sigmoid(2) = 0.88)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         """Logits (B, N) of keeping each patch, from the state I (B, N, K+1)."""
@@ -124,7 +124,7 @@ class FEP(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.mask_kind = cfg.mask
-        self.agent = Agent(cfg.num_parts + 1) if cfg.mask == "agent" else None
+        self.agent = Agent(cfg.num_parts + 1, cfg.agent_bias) if cfg.mask == "agent" else None
         self.replace_token = nn.Parameter(
             torch.zeros(1, 1, cfg.embed_dim)
         )  # learnable embedding for erased patches
@@ -157,7 +157,8 @@ class FEP(nn.Module):
         m = torch.sigmoid(logits).detach()
         if not bool(torch.isfinite(m).all()):  # torch.bernoulli would fail (a device assert on CUDA)
             raise NonFiniteError("the FEP agent's keep probabilities (eq. 7) are not finite")
-        actions = torch.bernoulli(m.unsqueeze(1).expand(b, 1, n).contiguous())  # eq. 8, (B, E, N)
+        episodes = self.cfg.agent_episodes
+        actions = torch.bernoulli(m.unsqueeze(1).expand(b, episodes, n).contiguous())  # eq. 8, (B, E, N)
         logprob = bernoulli_log_prob(logits.unsqueeze(1).expand_as(actions), actions)  # (B, E)
         return Decision(keep=actions[:, 0] > 0.5, agent_logits=logits, actions=actions, logprob=logprob)
 

@@ -97,11 +97,13 @@ class OGFR(nn.Module):
         feats: dict[str, torch.Tensor],
         corr: torch.Tensor | None,
         labels: torch.Tensor | None,
+        agent: bool = True,
     ) -> BranchOutput:
         tokens = self._branch_tokens(feats)
         patch_pos = self.backbone.patch_pos
         fep = branch.fep
-        decision = Decision() if fep is None else fep.decide(corr, self._patch_labels(labels))
+        idle = fep is None or (fep.agent is not None and not agent)  # an agent not started erases nothing
+        decision = Decision() if idle else fep.decide(corr, self._patch_labels(labels))
         out = branch.encode(tokens, decision.keep, patch_pos)
         logits = branch.logits(out, self.num_parts)
         episode_logits = base_logits = None
@@ -145,16 +147,17 @@ class OGFR(nn.Module):
         parts = out[:, 1 : 1 + self.num_parts]
         return {"global": out[:, 0], "parts": parts, "visibility": visibility, "part_maps": maps}
 
-    def forward_train(self, batch: dict[str, torch.Tensor]) -> TrainOutput:
+    def forward_train(self, batch: dict[str, torch.Tensor], agent: bool = True) -> TrainOutput:
         """Both views through the backbone in one pass, then both branches (`ogfr.model.outputs`); kd off:
         the occluded view and the student branch only. ``batch``: ``img_h``, ``img_o`` (B, 3, H, W),
-        ``z_h``, ``z_o`` (B, C), ``camid``, ``pid`` (B,), optional ``labels_h``, ``labels_o`` (B, h, w)."""
+        ``z_h``, ``z_o`` (B, C), ``camid``, ``pid`` (B,), optional ``labels_h``, ``labels_o`` (B, h, w).
+        ``agent=False``: the erasing agent does not act yet (no erasing, no REINFORCE fields)."""
         _check_batch(batch, self.cfg.kd)
         if not self.cfg.kd:
             feats = self.backbone(batch["img_o"], batch["z_o"], batch["camid"])
             corr, logits = self._part_maps(feats)
             f_o = ViewOutput(global_feat=feats["global"], part_logits=logits, en_logits=None)
-            f_op = self._run_branch(self.student, feats, corr, batch.get("labels_o"))
+            f_op = self._run_branch(self.student, feats, corr, batch.get("labels_o"), agent)
             return TrainOutput(f_h=None, f_o=f_o, f_hp=None, f_op=f_op)
         b = batch["img_h"].shape[0]
         img = torch.cat([batch["img_h"], batch["img_o"]])  # one backbone pass on 2B images
@@ -169,8 +172,8 @@ class OGFR(nn.Module):
         )
         feats_h, feats_o = ({k: t[v] for k, t in feats.items()} for v in (h, o))
         corr_h, corr_o = (None, None) if corr is None else (corr[h], corr[o])
-        f_hp = self._run_branch(self.teacher, feats_h, corr_h, batch.get("labels_h"))
-        f_op = self._run_branch(self.student, feats_o, corr_o, batch.get("labels_o"))
+        f_hp = self._run_branch(self.teacher, feats_h, corr_h, batch.get("labels_h"), agent)
+        f_op = self._run_branch(self.student, feats_o, corr_o, batch.get("labels_o"), agent)
         return TrainOutput(f_h=f_h, f_o=f_o, f_hp=f_hp, f_op=f_op)
 
     @torch.no_grad()

@@ -82,7 +82,10 @@ def erasing_figure_for(
     z: torch.Tensor | None = None,
     camids: Sequence[int] | None = None,
 ) -> Path:
-    """Figure 7: the FEP agent's kept / replaced patches over each (holistic) image."""
+    """Figure 7: the FEP agent's kept / replaced patches over each (holistic) image; for synthetic images
+    (ground-truth scene labels beside them) also the noise patches and the image's noise AUC."""
+    from ogfr.data.truth import scene_map
+    from ogfr.metrics.erasing import noise_auc, patch_truth
     from ogfr.viz.erasing import erasing_figure
 
     model = embedder.model.eval()
@@ -92,6 +95,12 @@ def erasing_figure_for(
     m = model.erasing_mask(*embedder.inputs(pil, paths=images, z=z, camids=camids))  # (B, gh, gw) eq. 7
     cfg = model.cfg
     overlap = getattr(cfg, "patch_embed", "overlap") == "overlap"
+    scenes = [scene_map(p) for p in images]
+    noise, aucs = None, None
+    if all(s is not None for s in scenes):
+        truths = [patch_truth(torch.from_numpy(s.astype(np.int64))[None], m.shape[1:]) for s in scenes]
+        noise = np.stack([t.noise[0].reshape(m.shape[1:]).numpy() for t in truths])
+        aucs = [noise_auc(1 - m[i : i + 1].flatten(1).cpu(), t) for i, t in enumerate(truths)]
     return erasing_figure(
         [np.asarray(p) for p in pil],
         m.cpu().numpy(),
@@ -99,4 +108,6 @@ def erasing_figure_for(
         patch=cfg.patch_size if overlap else None,
         stride=cfg.stride if overlap else None,
         input_size=tuple(cfg.image_size) if overlap else None,
+        noise=noise,
+        aucs=aucs,
     )

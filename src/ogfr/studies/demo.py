@@ -189,6 +189,37 @@ def _device(run: Any) -> str:
         return "?"
 
 
+def agent_lines(history: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines on what the OGFR run's erasing agent did, from its metrics rows ([] without one)."""
+    rows = [r for r in history if "stat_m_std_hp" in r]
+    if not rows:
+        return []
+    first, last = rows[0], rows[-1]
+    keys = [
+        ("stat_keep_ratio_hp", "kept share of patches (training samples)"),
+        ("stat_m_std_hp", "std of m across an image's patches"),
+        ("stat_noise_auc_hp", "noise AUC of 1 - m, training batches"),
+        ("stat_noise_auc_holistic", "noise AUC of 1 - m, 128 holistic test images (eval)"),
+        ("stat_reward_hp", "reward r (eq. 10)"),
+        ("stat_p_m_hp", "p^m, true-class probability with the mask"),
+        ("stat_p_b_hp", "p^b, the baseline"),
+        ("stat_agent_bias_hp", "agent bias b (eq. 7)"),
+    ]
+    lines = [
+        "## Erasing agent (teacher)",
+        "",
+        "Noise = background, occluder or other pedestrian by the synthetic ground truth; AUC 0.5 = chance. "
+        "Per epoch in `ogfr/metrics.jsonl`, drawn in `ogfr/curves.png`.",
+        "",
+        f"| | epoch {first['epoch']} | epoch {last['epoch']} |",
+        "|---|--:|--:|",
+    ]
+    for key, label in keys:
+        if key in last:
+            lines.append(f"| {label} | {first.get(key, float('nan')):.3f} | {last[key]:.3f} |")
+    return [*lines, ""]
+
+
 def write_report(
     out: Path,
     root: Path,
@@ -230,6 +261,7 @@ def write_report(
         "The baseline is the Table 4 single-branch ViT (`" + " ".join(BASELINE_OVERRIDES) + "`), same "
         "budget, same occlusion augmentation.",
         "",
+        *agent_lines(runs["OGFR"].history),
         "## Figures",
         "",
     ]

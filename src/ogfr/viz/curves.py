@@ -27,8 +27,17 @@ _SKIP = {
 }
 
 
+# Agent diagnostics drawn in the fourth and fifth panels (teacher "hp" first, then the student "op").
+_AGENT = {
+    "keep_ratio": "kept share", "m_std": "std of m over patches", "noise_auc": "noise AUC (train batches)",
+}  # fmt: skip
+_REWARD = {"reward": "reward r", "p_m": "p^m (masked)", "p_b": "p^b (baseline)"}
+
+
 def training_curves(rows: Sequence[dict[str, Any]], out_path: str | os.PathLike, title: str = "") -> Path:
-    """Three panels from ``metrics.jsonl`` rows: loss terms, learning rate, Rank-1 / mAP (%)."""
+    """Panels from ``metrics.jsonl`` rows: loss terms, learning rate, Rank-1 / mAP (%); for a run with an
+    erasing agent also its mask (kept share, spread of m, noise AUC on training batches and on the
+    holistic probe) and its reward (r, p^m, p^b)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +46,8 @@ def training_curves(rows: Sequence[dict[str, Any]], out_path: str | os.PathLike,
     if not rows:
         raise ValueError("training_curves: no metric rows to plot")
     epochs = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    agent = any(k.startswith("stat_m_std_") for r in rows for k in r)
+    fig, axes = plt.subplots(1, 5 if agent else 3, figsize=(21 if agent else 13, 3.6))
     terms = sorted({k for r in rows for k in r if k not in _SKIP and not k.startswith("stat_")})
     for key in terms:
         pts = [(r["epoch"], r[key]) for r in rows if key in r]
@@ -53,6 +63,17 @@ def training_curves(rows: Sequence[dict[str, Any]], out_path: str | os.PathLike,
     axes[2].set(title="query / gallery (%)", xlabel="epoch")
     if axes[2].lines:
         axes[2].legend(fontsize=8)
+    if agent:
+        _stat_lines(axes[3], rows, _AGENT)
+        pts = [(r["epoch"], r["stat_noise_auc_holistic"]) for r in rows if "stat_noise_auc_holistic" in r]
+        if pts:
+            axes[3].plot(*zip(*pts, strict=True), marker="o", label="noise AUC (holistic probe, eval)")
+        axes[3].axhline(0.5, color="grey", lw=0.6, ls=":")
+        axes[3].set(title="erasing agent (mask)", xlabel="epoch", ylim=(0, 1.02))
+        axes[3].legend(fontsize=6)
+        _stat_lines(axes[4], rows, _REWARD)
+        axes[4].set(title="erasing agent (reward, eq. 9-10)", xlabel="epoch")
+        axes[4].legend(fontsize=6)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -60,6 +81,15 @@ def training_curves(rows: Sequence[dict[str, Any]], out_path: str | os.PathLike,
         return save_figure(fig, out_path, dpi=110)
     finally:
         plt.close(fig)
+
+
+def _stat_lines(ax, rows: Sequence[dict[str, Any]], names: dict[str, str]) -> None:
+    for branch, who in (("hp", "teacher"), ("op", "student")):
+        for stat, label in names.items():
+            key = f"stat_{stat}_{branch}"
+            pts = [(r["epoch"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker=".", label=f"{who}: {label}")
 
 
 def results_bar_chart(

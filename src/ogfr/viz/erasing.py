@@ -1,6 +1,8 @@
 """Erasing-mask figure, like the paper's Figure 7: the FEP agent's retained / replaced patches over the
 holistic image. White = patches the agent replaces (a = 0, keep probability m <= 0.5 when not sampling),
-as in the paper; next to it the keep probability m of eq. 7 as a heat map.
+as in the paper; next to it the keep probability m of eq. 7 as a heat map. When the ground truth is known
+(synthetic images), a panel between them paints the patches that are noise (background, occluder, other
+pedestrian: `ogfr.metrics.erasing`) white the same way, with the image's noise AUC of 1 - m.
 
 Patch cells are drawn on the image grid the patch tokens came from: with patch size P and stride S, cell
 (i, j) is the S x S tile centred in its patch, rows ``i*S + (P-S)/2 .. i*S + (P+S)/2`` of the model input
@@ -18,13 +20,13 @@ from PIL import Image
 
 from ogfr.viz.figure import save_figure, to_pil
 
-PANEL_WIDTH = 2.2  # inches per panel (3 panels per image)
+PANEL_WIDTH = 2.2  # inches per panel (3 panels per image, 4 with the ground truth)
 ROW_HEIGHT = 3.4  # inches per image
 
 
-def erasing_figure_size(num_images: int, dpi: int = 100) -> tuple[int, int]:
-    """(width, height) in pixels of ``erasing_figure`` for ``num_images`` images."""
-    return round(3 * PANEL_WIDTH * dpi), round(num_images * ROW_HEIGHT * dpi)
+def erasing_figure_size(num_images: int, dpi: int = 100, truth: bool = False) -> tuple[int, int]:
+    """(width, height) in pixels of ``erasing_figure`` for ``num_images`` images (``truth``: with noise)."""
+    return round((4 if truth else 3) * PANEL_WIDTH * dpi), round(num_images * ROW_HEIGHT * dpi)
 
 
 def erased_overlay(
@@ -67,10 +69,14 @@ def erasing_figure(
     stride: int | None = None,
     input_size: tuple[int, int] | None = None,
     dpi: int = 100,
+    noise: np.ndarray | None = None,
+    aucs: Sequence[float] | None = None,
 ) -> Path:
-    """Write the erasing PNG: per image, original | replaced patches in white | keep probability m.
+    """Write the erasing PNG: per image, original | replaced patches in white | (ground-truth noise
+    patches in white) | keep probability m.
 
-    ``keep_probs`` (N, gh, gw): the agent's keep probability per patch on the model's patch grid.
+    ``keep_probs`` (N, gh, gw): the agent's keep probability per patch on the model's patch grid;
+    ``noise`` (N, gh, gw) bool: which patches are noise by the ground truth; ``aucs``: per-image noise AUC.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -81,7 +87,12 @@ def erasing_figure(
     )
     if probs.ndim != 3 or probs.shape[0] != n:
         raise ValueError(f"keep_probs must be (N={n}, gh, gw), got shape {probs.shape}")
-    fig = Figure(figsize=(3 * PANEL_WIDTH, ROW_HEIGHT * n), dpi=dpi)
+    if noise is not None and np.asarray(noise).shape != probs.shape:
+        raise ValueError(
+            f"noise must have the shape of keep_probs {probs.shape}, got {np.asarray(noise).shape}"
+        )
+    cols = 3 if noise is None else 4
+    fig = Figure(figsize=(cols * PANEL_WIDTH, ROW_HEIGHT * n), dpi=dpi)
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.3 / (ROW_HEIGHT * n), bottom=0.1 / (ROW_HEIGHT * n))
     for i in range(n):
@@ -96,8 +107,14 @@ def erasing_figure(
             ),
             (probs[i], "keep probability m (eq. 7)", "viridis"),
         ]
+        if noise is not None:
+            truth = erased_overlay(
+                img, (~np.asarray(noise[i], bool)).astype(np.float32), 0.5, patch, stride, input_size
+            )
+            auc = "" if aucs is None else f", noise AUC {aucs[i]:.2f}"
+            panels.insert(2, (truth, f"ground truth: noise (white){auc}", None))
         for j, (data, title, cmap) in enumerate(panels):
-            ax = fig.add_subplot(n, 3, 3 * i + j + 1)
+            ax = fig.add_subplot(n, cols, cols * i + j + 1)
             if cmap is None:
                 ax.imshow(data)
             else:

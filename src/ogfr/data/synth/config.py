@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-GENERATOR_VERSION = "1.4"
+GENERATOR_VERSION = "1.5"  # 1.5: scene/ ground-truth maps (body / background / occluder / pedestrian)
 # Difficulty knobs of the demo benchmark (`SynthConfig.demo`): calibrated so that the single-branch
 # baseline trained with the `ogfr demo` budget (270 steps on a 2-core CPU) reaches 30-85 % Rank-1 on the
 # occluded queries; at full strength (1.0) it reaches ~12 % (docs/training.md, "Calibration").

@@ -5,6 +5,7 @@ Layout written under ``out``::
     bounding_box_train/  query/  bounding_box_test/        PPPP_cCsS_FFFFFF_NN.jpg
     labels/<split folder>/<stem>.png                         uint8 part labels 0..8 (visible target parts)
     occluders/<split folder>/<stem>.png                      0/255 mask of what stands in front of the person
+    scene/<split folder>/<stem>.png                          uint8 scene labels (ogfr.parts.SCENE_NAMES)
     synth_index.csv                                          one row per image (view, occluder, cover, ...)
     synth.json                                               settings, seed, generator version, counts
 
@@ -46,7 +47,7 @@ from ogfr.data.synth.scene import (
     texture_background,
 )
 from ogfr.io import check_can_create, make_dirs
-from ogfr.parts import PART_NAMES
+from ogfr.parts import PART_NAMES, SCENE_NAMES, SCENE_OCCLUDER, SCENE_PEDESTRIAN
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,18 @@ def _occlude(
     return best[1], best[2]
 
 
-def render(spec: ImageSpec, ctx: _Context) -> tuple[Image.Image, np.ndarray, np.ndarray, dict]:
-    """Render one image: (RGB image, part labels uint8, occluder mask uint8 0/255, index row)."""
+def scene_labels(layer: np.ndarray) -> np.ndarray:
+    """Scene labels (``ogfr.parts.SCENE_NAMES``) of a layer map: the target's parts 1..8, occluder objects,
+    other pedestrians (in front of or behind the target), everything else background. uint8 (H, W)."""
+    scene = np.where((layer >= 1) & (layer <= 8), layer, 0).astype(np.uint8)
+    scene[layer == OCCLUDER] = SCENE_OCCLUDER
+    for offset in (PASSER_BY, OCCLUDING_PERSON):
+        scene[(layer > offset) & (layer <= offset + 8)] = SCENE_PEDESTRIAN
+    return scene
+
+
+def render(spec: ImageSpec, ctx: _Context) -> tuple[Image.Image, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Render one image: (RGB image, part labels, occluder mask 0/255, scene labels, index row), uint8."""
     cfg = ctx.cfg
     H, W = cfg.image_size
     rng = np.random.default_rng([cfg.seed, 3, spec.index])
@@ -189,13 +200,14 @@ def render(spec: ImageSpec, ctx: _Context) -> tuple[Image.Image, np.ndarray, np.
     rgb = add_shadow(rgb, layer, cx, foot_y, 0.22 * ph)
     rgb = texture_background(rgb, layer, rng, 1.0)
     img = camera_pipeline(rgb, cam, rng, cfg.camera_shift)
-    labels = np.where((layer >= 1) & (layer <= 8), layer, 0).astype(np.uint8)
+    scene = scene_labels(layer)
+    labels = np.where(scene <= 8, scene, 0).astype(np.uint8)
     occ = (layer == OCCLUDER) | ((layer > OCCLUDING_PERSON) & (layer <= OCCLUDING_PERSON + 8))
     row = {
         "split": spec.split, "stem": spec.stem, "pid": spec.pid, "camid": spec.camera + 1,
         "identity": spec.identity, "view": view, "occluder": occluder, "cover": f"{cover:.3f}",
     }  # fmt: skip
-    return img, labels, (occ * 255).astype(np.uint8), row
+    return img, labels, (occ * 255).astype(np.uint8), scene, row
 
 
 def _png_bytes(arr: np.ndarray) -> bytes:
@@ -209,11 +221,12 @@ def _render_chunk(args: tuple[_Context, Sequence[ImageSpec]]) -> list[dict]:
     root = Path(ctx.root)
     rows = []
     for spec in specs:
-        img, labels, occ, row = render(spec, ctx)
+        img, labels, occ, scene, row = render(spec, ctx)
         folder = SPLIT_DIRS[spec.split]
         img.save(root / folder / f"{spec.stem}.jpg", format="JPEG", quality=ctx.cfg.jpeg_quality)
         (root / "labels" / folder / f"{spec.stem}.png").write_bytes(_png_bytes(labels))
         (root / "occluders" / folder / f"{spec.stem}.png").write_bytes(_png_bytes(occ))
+        (root / "scene" / folder / f"{spec.stem}.png").write_bytes(_png_bytes(scene))
         rows.append(row)
     return rows
 
@@ -274,7 +287,7 @@ def generate(
     if tmp.exists():
         shutil.rmtree(tmp)
     for folder in SPLIT_DIRS.values():
-        for sub in (tmp / folder, tmp / "labels" / folder, tmp / "occluders" / folder):
+        for sub in (tmp / folder, *(tmp / kind / folder for kind in ("labels", "occluders", "scene"))):
             sub.mkdir(parents=True)
     identities, cameras, specs = plan(cfg)
     ctx = _Context(cfg, tuple(identities), tuple(cameras), str(tmp))
@@ -311,6 +324,7 @@ def generate(
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "part_names": list(PART_NAMES),
+        "scene_names": list(SCENE_NAMES),
         "counts": counts,
         "cameras": [asdict(c) for c in cameras],
     }
