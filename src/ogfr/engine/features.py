@@ -240,11 +240,14 @@ class FeatureExtractor:
         pids: Sequence[int] | torch.Tensor | None = None,
         progress: bool = False,
         description: str = "features",
+        skip_unreadable: bool = False,
     ) -> Features:
         """Features of ``images`` (paths or PIL images), in batches; an unreadable image raises UnreadableImage.
 
         ``paths`` name PIL images (for file-reading label sources and ``Features.paths``); ``z`` (N, C)
         overrides the codes; ``camids`` the camera (default ``camid``); ``pids`` are recorded.
+        ``skip_unreadable``: leave unreadable images out instead (a warning each; the Features hold the
+        readable images' rows, ids and paths, in order), never substituting another image.
         """
         items = [images] if isinstance(images, str | os.PathLike | Image.Image) else list(images)
         z, cams = self._check(len(items), z, camids, paths, pids)
@@ -259,11 +262,23 @@ class FeatureExtractor:
         )
         was_training = self.model.training
         self.model.eval()
-        glob, parts, vis, codes = [], [], [], []
+        glob, parts, vis, codes, kept = [], [], [], [], []
         try:
             with _progress(description, len(items), progress) as advance:
                 for start, batch in zip(range(0, len(items), self.batch_size), loader, strict=True):
-                    rows = slice(start, start + len(batch))
+                    size, rows = len(batch), list(range(start, start + len(batch)))
+                    if skip_unreadable:
+                        for item in batch:
+                            if item["error"] is not None:
+                                log.warning(
+                                    "%s: %s; left out of the %s features", *item["error"], description
+                                )
+                        rows = [r for r, item in zip(rows, batch, strict=True) if item["error"] is None]
+                        batch = [item for item in batch if item["error"] is None]
+                        if not batch:
+                            advance(size)
+                            continue
+                    kept += rows
                     x = self._batch(batch, None if z is None else z[rows], cams[rows])
                     with _autocast(self.device, self.amp):
                         out = self.model(x.img, x.z, x.camid)
@@ -271,16 +286,19 @@ class FeatureExtractor:
                     parts.append(F.normalize(out["parts"].float(), dim=-1).cpu())
                     vis.append(out["visibility"].bool().cpu())
                     codes.append(x.z.cpu())
-                    advance(len(batch))
+                    advance(size)
         finally:
             self.model.train(was_training)
+        if not kept:
+            raise ValueError(f"{description}: none of the {len(items)} images is readable")
+        names = [names[r] for r in kept]
         return Features(
             torch.cat(glob),
             torch.cat(parts),
             torch.cat(vis),
             z=torch.cat(codes),
-            pids=None if pids is None else _ids(pids),
-            camids=cams,
+            pids=None if pids is None else _ids(pids)[kept],
+            camids=cams[kept],
             paths=None if None in names else tuple(names),  # type: ignore[arg-type]
             model=self.model_id,
             name=description,
