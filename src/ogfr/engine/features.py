@@ -269,12 +269,12 @@ class FeatureExtractor:
                     size, rows = len(batch), list(range(start, start + len(batch)))
                     if skip_unreadable:
                         for item in batch:
-                            if item["error"] is not None:
+                            if "unreadable" in item:
                                 log.warning(
-                                    "%s: %s; left out of the %s features", *item["error"], description
+                                    "%s: %s; left out of the %s features", *item["unreadable"], description
                                 )
-                        rows = [r for r, item in zip(rows, batch, strict=True) if item["error"] is None]
-                        batch = [item for item in batch if item["error"] is None]
+                        rows = [r for r, item in zip(rows, batch, strict=True) if "unreadable" not in item]
+                        batch = [item for item in batch if "unreadable" not in item]
                         if not batch:
                             advance(size)
                             continue
