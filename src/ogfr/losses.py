@@ -35,6 +35,7 @@ class LossConfig:
     kd_temperature: float = 1.0  # T of the KL term (scaled by T^2)
     mse: bool = True  # L_mse (eq. 17)
     cos: bool = True  # L_cos (eq. 18)
+    cos_center: bool = False  # L_cos of features minus their batch means (docs/model.md, shared direction)
     kd: bool = True  # L_kd (eq. 19): alpha L_id(f_op) + beta KL
     kl: bool = True  # the KL term of L_kd alone (Table 8's "KD" column); L_kd's ID term stays
     mask_loss: bool = True  # L_mask (eq. 21), only with OA-ViT
@@ -223,7 +224,10 @@ class OGFRCriterion:
             if c.mse:
                 terms["mse"] = F.mse_loss(op.tokens, hp.tokens.detach())  # eq. 17
             if c.cos:
-                terms["cos"], weights["cos"] = cosine_loss(op.features, hp.features), c.mu1  # eq. 18
+                f_op, f_hp = op.features, hp.features
+                if c.cos_center:  # remove the direction all features share before comparing them
+                    f_op, f_hp = f_op - f_op.mean(0), f_hp - f_hp.mean(0)
+                terms["cos"], weights["cos"] = cosine_loss(f_op, f_hp), c.mu1  # eq. 18
             if c.kd:  # eq. 19: alpha L_id(f_op) + beta KL(f_hp || f_op); the KL term alone is loss.kl
                 kd = c.alpha * id_loss(op.logits, pid, c.label_smoothing)
                 if c.kl:

@@ -8,7 +8,7 @@ import pytest
 
 from ogfr.engine.config import preset_model
 from ogfr.model import OGFRConfig
-from ogfr.model.config import _CHOICES, DecoderKind, FepPlacement, MaskKind, PatchEmbedKind
+from ogfr.model.config import _CHOICES, DecoderKind, FepPlacement, MaskKind, PatchEmbedKind, TestFeature
 
 
 def test_paper_preset_patch_count_eq4() -> None:
@@ -59,7 +59,13 @@ def test_presets_by_name_and_overrides() -> None:
 
 
 def test_choices_are_the_literal_types() -> None:
-    kinds = {"patch_embed": PatchEmbedKind, "fep": FepPlacement, "mask": MaskKind, "decoder": DecoderKind}
+    kinds = {
+        "patch_embed": PatchEmbedKind,
+        "fep": FepPlacement,
+        "mask": MaskKind,
+        "decoder": DecoderKind,
+        "test_feature": TestFeature,
+    }
     assert {name: typing.get_args(kind) for name, kind in kinds.items()} == _CHOICES
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -272,3 +273,21 @@ def test_episode_baseline_needs_several_masks_and_kind_is_checked() -> None:
         OGFRCriterion(LossConfig(reward_baseline="episodes"), preset_model("tiny"))
     with pytest.raises(ValueError, match="reward_baseline"):
         LossConfig(reward_baseline="mean")
+
+
+def test_centred_cosine_loss_ignores_the_shared_direction() -> None:
+    out = _hand_outputs()
+    shared = torch.tensor([100.0, -50.0])  # a large vector every feature of both branches carries
+    shift = dataclasses.replace
+    hp = shift(out.f_hp, global_feat=out.f_hp.global_feat + shared, parts=out.f_hp.parts + shared)
+    op = shift(out.f_op, global_feat=out.f_op.global_feat + shared, parts=out.f_op.parts + shared)
+    moved = shift(out, f_hp=hp, f_op=op)
+    batch = {"pid": torch.tensor([0, 1])}
+    cfg = preset_model("tiny")
+    plain = OGFRCriterion(LossConfig(mask_loss=False), cfg)
+    centred = OGFRCriterion(LossConfig(mask_loss=False, cos_center=True), cfg)
+    assert plain(moved, batch)["cos"].item() < 1e-3  # the shared vector hides every difference
+    assert centred(moved, batch)["cos"].item() == pytest.approx(centred(out, batch)["cos"].item(), abs=1e-5)
+    f_op, f_hp = out.f_op.features, out.f_hp.features
+    by_hand = cosine_loss(f_op - f_op.mean(0), f_hp - f_hp.mean(0))
+    assert centred(out, batch)["cos"].item() == pytest.approx(by_hand.item(), abs=1e-6)

@@ -218,3 +218,28 @@ def test_teacher_sees_the_holistic_view_and_the_student_the_occluded_one(tiny_cf
     assert torch.allclose(out.f_op.tokens, out_o.f_op.tokens, atol=1e-5)
     assert not torch.allclose(out.f_hp.tokens, out_o.f_hp.tokens, atol=1e-3)
     assert not torch.allclose(out.f_op.tokens, out_h.f_op.tokens, atol=1e-3)
+
+
+def test_post_bn_test_feature_is_the_bnneck_batchnorm_of_the_pre_bn_feature(tiny_cfg) -> None:
+    torch.manual_seed(0)
+    model = OGFR(tiny_cfg, num_classes=4, num_cameras=2)
+    for neck in model.student.necks.necks:  # running statistics as after some training
+        neck.bn.running_mean.normal_()
+        neck.bn.running_var.uniform_(0.5, 2.0)
+        neck.bn.weight.data.uniform_(0.5, 1.5)
+    batch = make_batch(tiny_cfg, b=4)
+    pre = _infer(model.eval(), batch)
+    post_model = OGFR(dataclasses.replace(tiny_cfg, test_feature="post_bn"), 4, 2)
+    post_model.load_state_dict(model.state_dict())
+    tracked = int(post_model.student.necks.necks[0].bn.num_batches_tracked)
+    for mode in (post_model.eval(), post_model.train()):  # the same in both modes, statistics untouched
+        post = _infer(mode, batch)
+        bn = model.student.necks.necks[0].bn
+        expected = (pre["global"] - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight
+        assert torch.allclose(post["global"], expected, atol=1e-5)
+        part_bn = model.student.necks.necks[3].bn
+        expected = (pre["parts"][:, 2] - part_bn.running_mean) / torch.sqrt(part_bn.running_var + part_bn.eps)
+        assert torch.allclose(post["parts"][:, 2], expected * part_bn.weight, atol=1e-5)
+    assert int(post_model.student.necks.necks[0].bn.num_batches_tracked) == tracked
+    with pytest.raises(ValueError, match="test_feature"):
+        dataclasses.replace(tiny_cfg, test_feature="after")

@@ -93,6 +93,11 @@ def test_overrides_set_every_switch_explicitly():
         "loss.mse=true",
         "loss.cos=true",
         "loss.kl=true",
+        "loss.reward_baseline=running",
+        "model.agent_episodes=1",
+        "model.agent_bias=2",
+        "optim.agent_lr_mult=1",
+        "train.agent_start_epoch=0",
     ]
     assert "model.mask=random" in _row("t5_random").overrides()
     assert "parsing.lam=10" in _row("t7_lambda10").overrides()
@@ -270,6 +275,7 @@ def test_one_step_smoke_through_the_cli(synth_root: Path, tmp_path: Path, capsys
         (result,) = summary["rows"][key]["runs"]
         assert 0.0 <= result["map"] <= 1.0 and 0.0 <= result["rank1"] <= 1.0
         assert result["steps"] == 1
+        assert ("noise_auc" in result) == (key == "t5_agent")  # the agent scored against the ground truth
         resolved = (out / key / "seed0" / "config.yaml").read_text()
         assert f"kd: {kd}" in resolved
         assert summary["rows"][key]["commands"][0].startswith(
@@ -297,3 +303,29 @@ def test_report_only_tabulates_finished_runs(tmp_path: Path):
     assert res.results["t4_baseline"] == [{"rank1": 0.4, "map": 0.3, "seed": 1}]
     assert res.results["t4_oavit"] == []
     assert "| 1 | 40.0 | 30.0 |" in res.table and "| 0 | - | - |" in res.table
+
+
+def test_agent_rows_are_table5_plus_the_other_reading_and_share_table5_runs(tmp_path: Path):
+    from ogfr.studies.ablation_rows import AGENT, BEST_READING, TABLE5
+
+    assert [r.key for r in select_rows("agent")] == [r.key for r in AGENT]
+    assert "ag_none" not in {r.key for r in select_rows("all")}  # not a paper table
+    assert [r.switches() for r in AGENT[:4]] == [r.switches() for r in TABLE5]
+    assert AGENT[4].switches() == {**AGENT[3].switches(), **BEST_READING} != AGENT[3].switches()
+    runs, owner = plan_runs(select_rows("table5,agent"), [0], tmp_path)
+    assert len(runs) == 5 and owner["ag_agent"] == "t5_agent" and owner["ag_none"] == "t5_none"
+
+
+def test_erasing_tables_show_the_noise_auc():
+    rows = [_row("t5_none"), _row("t5_agent")]
+    results = {
+        "t5_agent": [
+            {"rank1": 0.4, "map": 0.3, "noise_auc": 0.61},
+            {"rank1": 0.5, "map": 0.3, "noise_auc": 0.71},
+        ]
+    }
+    text = format_table(rows, results)
+    assert "| noise AUC |" in text.splitlines()[0]
+    agent_line = next(line for line in text.splitlines() if line.startswith("| agent mask"))
+    assert "| 0.66 ± 0.07 |" in agent_line and "| 45.0 ± 7.1 |" in agent_line
+    assert "noise AUC" not in format_table([_row("t6_conventional")], {})

@@ -13,6 +13,7 @@ PatchEmbedKind = Literal["overlap", "conv", "hybrid"]
 FepPlacement = Literal["teacher", "student", "both", "none"]
 MaskKind = Literal["none", "random", "background", "agent"]
 DecoderKind = Literal["customized", "conventional"]
+TestFeature = Literal["pre_bn", "post_bn"]
 
 # MobileNetV2 stages the hybrid stem keeps, per output stride P: 7 stages end at stride 8 with 32 channels,
 # 14 at stride 16 with 96 channels (torchvision's `mobilenet_v2().features` numbering).
@@ -64,6 +65,11 @@ class OGFRConfig:
     kd: bool = True  # False: single branch on the occluded view (Table 4 rows 1-3)
     mask: MaskKind = "agent"  # erasing mask of FEP (Table 5)
     decoder: DecoderKind = "customized"  # FEP decoder: MHSA_fix + MHSA, or 2 x MHSA (Table 6)
+    # --- inference ---
+    # the retrieval feature: "pre_bn" = the branch output (TransReID's Occluded-Duke config, NECK_FEAT
+    # before), "post_bn" = after each BNNeck's BatchNorm with its running statistics (BoT, fast-reid,
+    # TransReID's default NECK_FEAT after); docs/model.md, "The shared direction of the features"
+    test_feature: TestFeature = "pre_bn"
 
     def __post_init__(self) -> None:
         self.image_size = _pair("image_size", self.image_size)
@@ -193,4 +199,12 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
     return a, b
 
 
-__all__ = ["HYBRID_STAGES", "OGFRConfig", "DecoderKind", "FepPlacement", "MaskKind", "PatchEmbedKind"]
+__all__ = [
+    "HYBRID_STAGES",
+    "OGFRConfig",
+    "DecoderKind",
+    "FepPlacement",
+    "MaskKind",
+    "PatchEmbedKind",
+    "TestFeature",
+]

@@ -40,6 +40,17 @@ class MultiNeck(nn.Module):
         super().__init__()
         self.necks = nn.ModuleList(BNNeck(dim, num_classes) for _ in range(num_features))
 
+    def normalized(self, feats: torch.Tensor) -> torch.Tensor:
+        """Features (B, F, D) after each neck's BatchNorm with its running statistics (as in eval mode,
+        in either mode; the statistics are not updated)."""
+        out = [
+            F.batch_norm(
+                feats[:, i], n.bn.running_mean, n.bn.running_var, n.bn.weight, n.bn.bias, False, 0.0, n.bn.eps
+            )
+            for i, n in enumerate(self.necks)
+        ]
+        return torch.stack(out, dim=1)
+
     def forward(self, feats: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
         """Logits (B, F, num_classes) of features (B, F, D)."""
         if feats.shape[1] != len(self.necks):

@@ -129,8 +129,9 @@ class OGFR(nn.Module):
 
     # --- public API ---
     def forward(self, img: torch.Tensor, z: torch.Tensor, camid: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Student (inference) branch: ``global`` (B, D) and ``parts`` (B, K, D) pre-BN features,
-        ``visibility`` (B, K) bool (eq. 24), ``part_maps`` (B, K+1, h, w) softmax maps of I~."""
+        """Student (inference) branch: ``global`` (B, D) and ``parts`` (B, K, D) features (pre-BN, or after
+        the BNNeck's BatchNorm with ``test_feature="post_bn"``), ``visibility`` (B, K) bool (eq. 24),
+        ``part_maps`` (B, K+1, h, w) softmax maps of I~."""
         feats = self.backbone(img, z, camid)
         corr, logits = self._part_maps(feats)
         fep = self.student.fep
@@ -144,8 +145,10 @@ class OGFR(nn.Module):
         else:
             maps = logits.softmax(dim=1)
             visibility = visibility_from_maps(maps)
-        parts = out[:, 1 : 1 + self.num_parts]
-        return {"global": out[:, 0], "parts": parts, "visibility": visibility, "part_maps": maps}
+        found = out[:, : 1 + self.num_parts]  # global and part features
+        if self.cfg.test_feature == "post_bn":  # BNNeck-normalised features (BoT / fast-reid)
+            found = self.student.necks.normalized(found)
+        return {"global": found[:, 0], "parts": found[:, 1:], "visibility": visibility, "part_maps": maps}
 
     def forward_train(self, batch: dict[str, torch.Tensor], agent: bool = True) -> TrainOutput:
         """Both views through the backbone in one pass, then both branches (`ogfr.model.outputs`); kd off:

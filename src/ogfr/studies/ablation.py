@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ogfr.io import atomic_write_json, atomic_write_text
-from ogfr.studies.ablation_rows import COLUMNS, TABLES, TITLES, AblationRow, fmt_value
+from ogfr.studies.ablation_rows import ALL_TABLES, AUC_TABLES, COLUMNS, TITLES, AblationRow, fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +123,35 @@ def _paper(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _auc(runs: Sequence[dict[str, float]]) -> str:
+    """The agent's noise AUC on the holistic probe, mean ± std over the runs that have one."""
+    values = [r["noise_auc"] for r in runs if "noise_auc" in r]
+    if not values:
+        return "-"
+    stat = aggregate(values)
+    return f"{stat.mean:.2f}" + ("" if math.isnan(stat.std) else f" ± {stat.std:.2f}")
+
+
 def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, float]]]) -> str:
     """Markdown: one table per paper table among ``rows`` (with its title when there are several):
-    the switches it varies, Rank-1 and mAP (percent, mean ± std over seeds), the paper's numbers.
+    the switches it varies, Rank-1 and mAP (percent, mean ± std over seeds), the paper's numbers; the
+    erasing tables (`AUC_TABLES`) also the agent's noise AUC on the holistic probe.
 
-    ``results`` maps a row key to its per-seed metric dicts (``rank1``, ``map`` as fractions). Rows
-    with no result yet are shown with ``-``.
+    ``results`` maps a row key to its per-seed metric dicts (``rank1``, ``map`` as fractions, optional
+    ``noise_auc``). Rows with no result yet are shown with ``-``.
     """
-    tables = [t for t in TABLES if any(r.table == t for r in rows)]
+    tables = [t for t in ALL_TABLES if any(r.table == t for r in rows)]
     parts = []
     for table in tables:
         cols = COLUMNS[table]
+        auc = table in AUC_TABLES
         lines = [
             "| row | "
             + " | ".join(h for _, h in cols)
-            + " | seeds | Rank-1 (%) | mAP (%) | paper Rank-1 | paper mAP |",
-            "|---|" + ":-:|" * len(cols) + ":-:|--:|--:|--:|--:|",
+            + " | seeds | Rank-1 (%) | mAP (%) |"
+            + (" noise AUC |" if auc else "")
+            + " paper Rank-1 | paper mAP |",
+            "|---|" + ":-:|" * len(cols) + ":-:|--:|--:|" + ("--:|" if auc else "") + "--:|--:|",
         ]
         for row in (r for r in rows if r.table == table):
             runs = results.get(row.key, [])
@@ -148,8 +161,9 @@ def format_table(rows: Sequence[AblationRow], results: dict[str, list[dict[str, 
                 mp = _pct(aggregate([r["map"] for r in runs]))
             cells = " | ".join(_cell(row, key) for key, _ in cols)
             lines.append(
-                f"| {row.label} | {cells} | {len(runs)} | {r1} | {mp} "
-                f"| {_paper(row.paper_rank1)} | {_paper(row.paper_map)} |"
+                f"| {row.label} | {cells} | {len(runs)} | {r1} | {mp} |"
+                + (f" {_auc(runs)} |" if auc else "")
+                + f" {_paper(row.paper_rank1)} | {_paper(row.paper_map)} |"
             )
         body = "\n".join(lines) + "\n"
         parts.append(f"### {TITLES[table]}\n\n{body}" if len(tables) > 1 else body)
@@ -290,6 +304,10 @@ def engine_train_fn(preset: Path, progress: bool = True) -> TrainFn:
             raise ValueError(f"training run {out} finished without an evaluation (got {sorted(final)})")
         metrics = {"rank1": final["rank1"], "map": final["mAP"], "steps": float(result.steps)}
         metrics.update({k: final[k] for k in ("rank5", "rank10", "mINP") if k in final})
+        last = result.history[-1] if result.history else {}
+        for key, name in (("stat_noise_auc_holistic", "noise_auc"), ("stat_noise_auc_hp", "noise_auc_train")):
+            if key in last:  # the teacher's agent against the ground truth (synthetic data)
+                metrics[name] = last[key]
         return {k: float(v) for k, v in metrics.items()}
 
     return train_fn

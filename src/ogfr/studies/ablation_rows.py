@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Table = Literal["table4", "table5", "table6", "table7", "table8", "fig4"]
-TABLES: tuple[str, ...] = typing.get_args(Table)
-ROW_SETS: tuple[str, ...] = (*TABLES, "all")
+Table = Literal["table4", "table5", "table6", "table7", "table8", "fig4", "agent"]
+ALL_TABLES: tuple[str, ...] = typing.get_args(Table)
+TABLES: tuple[str, ...] = ALL_TABLES[:-1]  # the paper's; "agent" is issue 12's study, not in "all"
+ROW_SETS: tuple[str, ...] = (*ALL_TABLES, "all")
 # The full OGFR's switches. Every row sets all of them explicitly, changing those its table varies.
 FULL: dict[str, object] = {
     "model.oavit": True,
@@ -28,6 +29,12 @@ FULL: dict[str, object] = {
     "loss.mse": True,
     "loss.cos": True,
     "loss.kl": True,
+    # the readings of the erasing agent (docs/model.md), at the paper's reading
+    "loss.reward_baseline": "running",
+    "model.agent_episodes": 1,
+    "model.agent_bias": 2.0,
+    "optim.agent_lr_mult": 1.0,
+    "train.agent_start_epoch": 0,
 }
 
 
@@ -128,6 +135,17 @@ FIG4 = _rows(
     ("fig4_c4", "C = 4 (full OGFR)", {}, 76.6, 64.7),
     ("fig4_c8", "C = 8", {"model.num_coarse": 8}, None, None),
 )
+# Issue 12: Table 5's four masks with the agent under the paper's reward and under the reading of the agent
+# that learned best in the development runs (docs/ablation.md, "The erasing agent"), fixed before this study.
+BEST_READING: dict[str, object] = {"loss.reward_baseline": "image"}
+AGENT = _rows(
+    "agent",
+    ("ag_none", "no erasing mask (w/o)", {"model.mask": "none"}, 74.5, 64.3),
+    ("ag_random", "random mask (R)", {"model.mask": "random"}, 74.4, 63.7),
+    ("ag_background", "background + occlusion mask (A)", {"model.mask": "background"}, 75.4, 64.3),
+    ("ag_agent", "agent mask (E), the paper's reward (running p^b, eq. 9)", {}, 76.6, 64.7),
+    ("ag_agent_best", "agent mask (E), per-image no-mask p^b", BEST_READING, None, None),
+)
 ROWS: dict[str, tuple[AblationRow, ...]] = {
     "table4": TABLE4,
     "table5": TABLE5,
@@ -135,6 +153,7 @@ ROWS: dict[str, tuple[AblationRow, ...]] = {
     "table7": TABLE7,
     "table8": TABLE8,
     "fig4": FIG4,
+    "agent": AGENT,
 }
 # The switches shown as columns of each table (config key, column header).
 _COMPONENTS = (("model.oavit", "OA-ViT"), ("model.fep", "FEP"), ("model.kd", "KD"), ("model.mask", "mask"))
@@ -145,6 +164,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "table7": (("parsing.lam", "lambda"),),
     "table8": (("loss.mse", "MSE"), ("loss.cos", "COS"), ("loss.kl", "KL")),
     "fig4": (("model.num_coarse", "C"),),
+    "agent": (("model.mask", "mask"), ("loss.reward_baseline", "p^b")),
 }
 TITLES = {
     "table4": "Table 4: each component",
@@ -153,7 +173,10 @@ TITLES = {
     "table7": "Table 7: the occlusion threshold lambda",
     "table8": "Table 8: the distillation losses",
     "fig4": "Figure 4: coarse parts C of the occlusion code",
+    "agent": "The erasing agent: masks under the paper's reward and under another reading (issue 12)",
 }
+# Tables whose rows also show the agent's noise AUC (docs/training.md, "The erasing agent in metrics.jsonl").
+AUC_TABLES = ("table5", "agent")
 
 
 def select_rows(which: str) -> list[AblationRow]:
@@ -163,5 +186,5 @@ def select_rows(which: str) -> list[AblationRow]:
     unknown = [n for n in names if n not in ROW_SETS]
     if unknown or not names:
         raise ValueError(f"rows: expected tables among {list(ROW_SETS)} (comma-separated), got {which!r}")
-    tables = TABLES if "all" in names else [t for t in TABLES if t in names]
+    tables = [t for t in ALL_TABLES if t in names or ("all" in names and t in TABLES)]
     return [row for table in tables for row in ROWS[table]]
