@@ -80,7 +80,7 @@ def test_model_figures_of_a_run(synth_root: Path, tmp_path: Path) -> None:
     made = model_figures(tmp_path, run, num_images=2)
     assert [p.name for p in made] == ["visibility.png", "erasing.png"]
     assert Image.open(made[0]).size == visibility_figure_size(2)
-    assert Image.open(made[1]).size == erasing_figure_size(2)
+    assert Image.open(made[1]).size == erasing_figure_size(2, truth=True)  # synthetic: ground truth drawn
 
 
 def test_demo_data_cache_is_rebuilt_when_the_demo_settings_change(tmp_path: Path, monkeypatch) -> None:
