@@ -117,22 +117,21 @@ def build_index(
         root_path, files, skipped = collect(images, root if root is not None else index.root)
     report = IndexReport(index)
     done = index.indexed_paths()
-    todo = []
-    for f in files:
-        rel = f.relative_to(root_path).as_posix()
-        if rel in done:
-            report.already += 1
-        else:
-            todo.append((f, rel))
+    listed = [(f, f.relative_to(root_path).as_posix()) for f in files]
+    report.already = sum(rel in done for _, rel in listed)
     dist.barrier(ranks)  # every rank has read the same state before rank 0 appends
     if report.already and ranks.is_main:
-        log.info("%d image(s) already indexed, %d to go", report.already, len(todo))
-    plan = Plan(len(todo), embedder.batch_size)  # one unit = one batch = one shard, as in one process
+        log.info("%d image(s) already indexed, %d to go", report.already, len(listed) - report.already)
+    # Units (= batches = shards) are cut from the whole file list, so a resumed run keeps the boundaries of
+    # an uninterrupted one; a unit keeps only its images not yet indexed, and an empty one is dropped.
+    plan = Plan(len(listed), embedder.batch_size)
     settings = {"model": embedder.identity.as_dict(), "batch": embedder.batch_size, "max_pixels": max_pixels,
                 "occlusion": embedder.occlusion, "camid": embedder.camid,
                 "occlusion_code": embedder.codes.as_dict()}  # fmt: skip
     parts = PartFiles(out, job_key([], settings))
-    units = [[todo[i] for i in plan.items(k)] for k in range(len(plan))]
+    units = [[listed[i] for i in plan.items(k) if listed[i][1] not in done] for k in range(len(plan))]
+    units = [unit for unit in units if unit]
+    plan = Plan(len(units), 1)  # one unit per item of this plan: dealt to the ranks in order
     names = [[rel for _, rel in unit] for unit in units]
     merged = 0  # units appended so far, in order (rank 0)
 
@@ -154,7 +153,7 @@ def build_index(
                 return
             merge(_from_part(part, embedder.identity))
 
-    bar = _Progress(progress and ranks.is_main, len(todo))
+    bar = _Progress(progress and ranks.is_main, sum(len(u) for u in units))
     with bar:
         for k in plan.mine(ranks.rank, ranks.world_size):
             part = parts.load(names[k])  # a resumed run reuses the units it finished
