@@ -55,6 +55,7 @@ def test_ablation_rows_change_only_their_switch() -> None:
     full = load_config(CONFIGS / "ablation" / "table4_6_ogfr.yaml")
     base = load_config(CONFIGS / "ablation" / "table4_1_baseline.yaml")
     assert (base.model.oavit, base.model.fep, base.model.kd) == (False, "none", False)
+    assert (base.data.occlusion_p, full.data.occlusion_p) == (0.5, 1.0)  # single branch: half occluded
     assert (full.model.oavit, full.model.fep, full.model.kd) == (True, "teacher", True)
     assert load_config(CONFIGS / "ablation" / "table7_lambda_15.yaml").parsing.lam == 15.0
     assert load_config(CONFIGS / "ablation" / "fig4_c8.yaml").model.num_coarse == 8

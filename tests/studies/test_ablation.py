@@ -46,6 +46,9 @@ def test_table4_rows_match_the_paper_columns():
     sw = [r.switches() for r in TABLE4]
     assert [(w["model.oavit"], w["model.fep"], w["model.kd"]) for w in sw] == want
     assert [r.paper_rank1 for r in TABLE4] == [65.8, 68.5, 72.5, 73.1, 74.3, 76.6]
+    # one branch sees an occluded image half of the time (as the two-branch backbone does), the student
+    # of the two-branch rows always
+    assert [w["data.occlusion_p"] for w in sw] == [0.5, 0.5, 0.5, 1.0, 1.0, 1.0]
     assert [r.paper_map for r in TABLE4] == [58.4, 60.3, 61.1, 62.3, 63.6, 64.7]
 
 
@@ -93,6 +96,7 @@ def test_overrides_set_every_switch_explicitly():
         "loss.mse=true",
         "loss.cos=true",
         "loss.kl=true",
+        "data.occlusion_p=0.5",
         "loss.reward_baseline=running",
         "model.agent_episodes=1",
         "model.agent_bias=2",
@@ -167,10 +171,10 @@ def test_format_table_values():
     text = format_table(rows, res)
     lines = text.strip().splitlines()
     assert len(lines) == 4
-    assert lines[0].startswith("| row | OA-ViT | FEP | KD | mask | seeds |")
+    assert lines[0].startswith("| row | OA-ViT | FEP | KD | mask | occlusion p | seeds |")
     assert "| 3 | 70.0 ± 20.0 | 50.0 ± 10.0 | 65.8 | 58.4 |" in lines[2]
     assert "| 0 | - | - | 68.5 | 60.3 |" in lines[3]
-    assert "| none | - | - | 3 |" in lines[2]  # no FEP: the mask column is not applicable
+    assert "| none | - | - | 0.5 | 3 |" in lines[2]  # no FEP: the mask column is not applicable
     # several tables: one titled table each, with that table's switch columns
     text = format_table([_row("t8_no_kl"), _row("fig4_c2")], {})
     assert "### Table 8: the distillation losses" in text and "| row | MSE | COS | KL |" in text

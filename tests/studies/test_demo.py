@@ -50,6 +50,9 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
 
     base = load_checkpoint(tmp_path / "demo" / "baseline" / "last.pt")
     assert base["config"]["model"]["kd"] is False and base["meta"]["step"] == 2  # same budget as OGFR
+    assert (
+        base["config"]["data"]["occlusion_p"] == 0.5
+    )  # Table 4's baseline (ogfr.studies.ablation_rows.BASELINE)
     assert load_checkpoint(tmp_path / "demo" / "ogfr" / "last.pt")["meta"]["step"] == 2
 
 

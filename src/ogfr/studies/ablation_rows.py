@@ -29,6 +29,7 @@ FULL: dict[str, object] = {
     "loss.mse": True,
     "loss.cos": True,
     "loss.kl": True,
+    "data.occlusion_p": 1.0,  # the student's view is always occluded, the teacher's never (paper §1, §3.3)
     # the readings of the erasing agent (docs/model.md), at the paper's reading
     "loss.reward_baseline": "running",
     "model.agent_episodes": 1,
@@ -63,6 +64,10 @@ class AblationRow:
         """``key=value`` overrides that turn the preset into this row (every switch set explicitly)."""
         return [f"{k}={fmt_value(v)}" for k, v in self.switches().items()]
 
+    def change_overrides(self) -> list[str]:
+        """``key=value`` overrides of this row's changes only (what makes it differ from the full model)."""
+        return [f"{k}={fmt_value(v)}" for k, v in self.changes.items()]
+
 
 def fmt_value(value: object) -> str:
     """A switch value as a ``key=value`` override writes it (``true``, ``5``, ``teacher``)."""
@@ -77,7 +82,10 @@ def _rows(table: Table, *specs: tuple[str, str, dict[str, object], float | None,
     return tuple(AblationRow(key, table, label, ch, r1, mp) for key, label, ch, r1, mp in specs)
 
 
-_SINGLE = {"model.kd": False}  # without KD the model has one branch, on the occluded view
+# Without KD the model has one branch. Its input is occluded with probability 0.5, so that it sees the
+# same mix of holistic and occluded images as the shared backbone of the two-branch model (one of each
+# per image); measured against p = 1 (never a holistic image) in docs/ablation.md.
+_SINGLE = {"model.kd": False, "data.occlusion_p": 0.5}
 # Table 4: each component in turn. FEP-S / FEP-T = FEP in the student / teacher branch; without KD the
 # model has one branch (on the occluded view), so "FEP-S" without KD is FEP in that single branch.
 TABLE4 = _rows(
@@ -146,6 +154,7 @@ AGENT = _rows(
     ("ag_agent", "agent mask (E), the paper's reward (running p^b, eq. 9)", {}, 76.6, 64.7),
     ("ag_agent_best", "agent mask (E), per-image no-mask p^b", BEST_READING, None, None),
 )
+BASELINE = TABLE4[0]  # the single-branch ViT of Table 4 row 1 (also the baseline of `ogfr demo`)
 ROWS: dict[str, tuple[AblationRow, ...]] = {
     "table4": TABLE4,
     "table5": TABLE5,
@@ -156,7 +165,13 @@ ROWS: dict[str, tuple[AblationRow, ...]] = {
     "agent": AGENT,
 }
 # The switches shown as columns of each table (config key, column header).
-_COMPONENTS = (("model.oavit", "OA-ViT"), ("model.fep", "FEP"), ("model.kd", "KD"), ("model.mask", "mask"))
+_COMPONENTS = (
+    ("model.oavit", "OA-ViT"),
+    ("model.fep", "FEP"),
+    ("model.kd", "KD"),
+    ("model.mask", "mask"),
+    ("data.occlusion_p", "occlusion p"),
+)
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "table4": _COMPONENTS,
     "table5": _COMPONENTS,
