@@ -15,35 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-NAME = re.compile(r"^(-1|\d+)_c(\d+)")
+from ogfr.data.datasets import read_market_dir
+from ogfr.images import read_image
 
 
-def read_split(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+def read_split(folder: Path, split: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
     """Images of a Market-1501 split folder (junk -1 dropped) with their person and camera ids."""
-    paths, pids, cams = [], [], []
-    for path in sorted(folder.glob("*.jpg")):
-        m = NAME.match(path.name)
-        if m is None:
-            raise ValueError(
-                f"{path}: file name does not follow the Market-1501 pattern 0001_c1s1_000001_00.jpg"
-            )
-        if int(m.group(1)) == -1:
-            continue
-        paths.append(path)
-        pids.append(int(m.group(1)))
-        cams.append(int(m.group(2)) - 1)
-    if not paths:
-        raise ValueError(f"{folder}: no images")
-    return paths, np.array(pids), np.array(cams)
+    samples = read_market_dir(folder, split, "synthetic")
+    return [s.path for s in samples], np.array([s.pid for s in samples]), np.array([s.camid for s in samples])
 
 
 def stripe_histograms(
@@ -58,7 +44,7 @@ def stripe_histograms(
     ``center`` < 1 keeps only that central share of the width; ``mask`` (H, W) bool keeps only those
     pixels (an empty band gets an all-zero histogram).
     """
-    hsv = np.asarray(Image.open(path).convert("HSV"), dtype=np.int64)
+    hsv = np.asarray(read_image(path).convert("HSV"), dtype=np.int64)
     h, s, v = (hsv[..., i] * bins[i] // 256 for i in range(3))
     code = (h * bins[1] + s) * bins[2] + v  # joint bin index per pixel
     keep = np.ones(code.shape, dtype=bool) if mask is None else mask.astype(bool)
@@ -79,7 +65,7 @@ def stripe_histograms(
 
 def part_mask(root: Path, path: Path, parts: tuple[int, ...]) -> np.ndarray:
     """Ground-truth pixels of the given parts (labels/<split>/<stem>.png written by ogfr synth)."""
-    labels = np.asarray(Image.open(root / "labels" / path.parent.name / f"{path.stem}.png"))
+    labels = np.asarray(read_image(root / "labels" / path.parent.name / f"{path.stem}.png", mode=None))
     return np.isin(labels, parts)
 
 
@@ -113,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         generate(args.root, SynthConfig.demo(seed=args.seed))
         print(f"generated the demo set in {time.perf_counter() - t0:.1f} s")
-    q_paths, q_pids, q_cams = read_split(args.root / "query")
-    g_paths, g_pids, g_cams = read_split(args.root / "bounding_box_test")
+    q_paths, q_pids, q_cams = read_split(args.root / "query", "query")
+    g_paths, g_pids, g_cams = read_split(args.root / "bounding_box_test", "gallery")
     rows = []
     t0 = time.perf_counter()
     body = tuple(range(1, 9))

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from ogfr.ablation import RESULT_FILE, aggregate, read_result
 from ogfr.io import atomic_write_json, atomic_write_text
+from ogfr.studies.ablation import RESULT_FILE, aggregate, read_result
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -77,3 +77,43 @@ def test_search_and_show_refuse_a_bomb_query_naming_it(data, ckpt, side, tmp_pat
         refused(capsys, argv, str(bomb), "decompression bomb")
     refused(capsys, ["show", "parsing", bomb, "--backend", "synthetic", "--out", fig], str(bomb), "bomb")
     assert not fig.exists()
+
+
+def test_eval_never_substitutes_it_leaves_out_and_counts(data, ckpt, tmp_path, capsys):
+    """Issue 13 items 1 and 3: eval replaced unreadable query / gallery images by others of the same id,
+    so the metrics counted duplicates and results.json did not say so. Now: left out, listed, counted."""
+    from ogfr.data import load_dataset
+
+    n_query = len(load_dataset("synthetic", data).query)
+    q_bomb = bomb_png(data / "query" / "0001_c1s1_999999_00.png", 20_000)
+    g_bomb = bomb_png(data / "bounding_box_test" / "0001_c3s1_999999_00.png", 10_000)
+    out = tmp_path / "results.json"
+    assert main(["eval", "--checkpoint", str(ckpt), "--dataset", str(data), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    got = json.loads(out.read_text())
+    assert got["unreadable"] == {"query": [str(q_bomb)], "gallery": [str(g_bomb)]}
+    assert got["results"]["num_queries"] == n_query  # the bomb query (one more) is not among them
+    assert "1 query and 1 gallery image(s) unreadable, left out" in printed.out + printed.err
+
+
+def test_extract_leaves_out_and_lists_a_bomb(data, ckpt, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    bomb = bomb_png(data / "query" / "0001_c1s1_999999_00.png", 20_000)
+    out = tmp_path / "q.safetensors"
+    argv = [
+        "extract",
+        "--checkpoint",
+        str(ckpt),
+        "--dataset",
+        str(data),
+        "--split",
+        "query",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["unreadable"] == [str(bomb)] and str(bomb) not in side["paths"]
+    assert len(load_file(str(out))["global"]) == len(side["paths"]) == len(side["pids"])
+    assert "1 unreadable left out" in capsys.readouterr().out

@@ -139,28 +139,3 @@ def test_embed_inputs_and_occlusion_fallback(tiny_model, gallery, monkeypatch, c
         emb.embed([gallery / "notes.txt"])
     with pytest.raises(ValueError, match="z must be"):
         emb.embed([path], z=torch.zeros(2, 4, dtype=torch.long))
-
-
-def test_demo_figure_hook(tiny_model, gallery, tmp_path):
-    from types import SimpleNamespace
-
-    from PIL import Image
-
-    from ogfr.metrics import Features
-    from ogfr.parsing import CodeSettings
-    from ogfr.search.figures import demo_figures
-    from ogfr.viz.erasing import erasing_figure_size
-    from ogfr.viz.visibility import visibility_figure_size
-
-    paths = [str(p) for p in sorted(gallery.glob("000*_c*.jpg"))[:6]]
-    feats = Features(
-        torch.randn(6, 4),
-        z=torch.zeros(6, 4, dtype=torch.long),
-        camids=torch.tensor([0, 1, 2, 0, 1, 2]),
-        paths=paths,
-    )
-    run = SimpleNamespace(model=tiny_model, query_features=feats, codes=CodeSettings(label_size=(32, 16)))
-    made = demo_figures(tmp_path, {"OGFR": run}, num_images=2)
-    assert [p.name for p in made] == ["visibility.png", "erasing.png"]
-    assert Image.open(made[0]).size == visibility_figure_size(2)
-    assert Image.open(made[1]).size == erasing_figure_size(2)

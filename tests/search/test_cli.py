@@ -132,3 +132,47 @@ def test_docs_python_example_runs(checkpoint, gallery, tmp_path, capsys):
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]  # (not the progress bar)
     rank, path, distance, *_ = lines[0].split()
     assert len(lines) == 10 and (rank, path) == ("1", "0001_c1s1_000100_00.jpg") and float(distance) < 0.01
+
+
+def test_lambda_travels_from_the_checkpoint_to_the_index_and_its_searches(
+    checkpoint, gallery, tmp_path, caplog, capsys
+):
+    import logging
+    from argparse import Namespace
+
+    from ogfr.cli.search import load_for_index
+
+    out = tmp_path / "idx7"
+    args = ["index", "--checkpoint", str(checkpoint), "--images", str(gallery), "--occlusion", "visible"]
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "--out", str(out), "--lam", "7", "--no-progress"]) == 0
+    assert "--lam: lambda = 7 instead of the 5 stored with the model" in caplog.text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["info"]["occlusion_code"] == {"num_coarse": 4, "lam": 7.0, "label_size": [32, 16]}
+    query = dict(index=str(out), checkpoint=None, occlusion=None, camera=None, device="cpu")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        embedder, _ = load_for_index(Namespace(**query, lam=None))  # the queries' z is made as the gallery's
+        assert embedder.codes.lam == 7.0
+        assert load_for_index(Namespace(**query, lam=9.0))[0].codes.lam == 9.0
+    assert "--lam 9 differs from the lambda 7 the index was built with" in caplog.text
+    # growing the index with another lambda (here the checkpoint's 5) is refused
+    person = Image.open(gallery / "0001_c1s1_000100_00.jpg")
+    person.save(gallery / "0005_c1s1_000100_00.jpg")
+    capsys.readouterr()
+    assert main([*args, "--out", str(out), "--append", "--no-progress"]) == 1
+    assert "built with occlusion-code settings" in capsys.readouterr().err
+
+
+def test_show_parsing_takes_the_models_settings(checkpoint, synth_root, tmp_path, caplog):
+    import logging
+
+    image = sorted((synth_root / "query").glob("*.jpg"))[0]
+    png = tmp_path / "parsing.png"
+    base = ["show", "parsing", str(image), "--backend", "synthetic", "--out", str(png)]
+    with caplog.at_level(logging.WARNING):
+        assert main([*base, "--checkpoint", str(checkpoint)]) == 0
+        assert not caplog.text
+        assert main([*base, "--checkpoint", str(checkpoint), "--lam", "40", "--num-coarse", "2"]) == 0
+    assert "--lam: lambda = 40 instead of the 5" in caplog.text and "--num-coarse 2 differs" in caplog.text
+    assert main(base) == 0 and png.stat().st_size > 1000  # without a model: the paper's C 4, lambda 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ogfr.ablation_rows import ROW_SETS
+from ogfr.studies.ablation_rows import ROW_SETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ogfr import ablation
-    from ogfr.ablation_rows import select_rows
+    from ogfr.studies import ablation
+    from ogfr.studies.ablation_rows import select_rows
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in ov:
             raise ValueError(f"override {ov!r}: expected KEY=VALUE")
     preset = ablation.resolve_preset(args.preset)
-    from ogfr.engine.demo import demo_data_dir, ensure_demo_data
+    from ogfr.studies.demo import demo_data_dir, ensure_demo_data
 
     if args.data is not None:
         data = args.data

@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ogfr.engine.demo import run_demo
-    from ogfr.search.figures import demo_figures  # visibility (Fig. 6b) and erasing (Fig. 7) figures
+    from ogfr.studies.demo import run_demo
 
     res = run_demo(
         args.out,
@@ -37,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
         fast=args.fast,
         overrides=args.overrides,
         progress=not args.no_progress,
-        figure_hooks=(demo_figures,),
     )
     table = Table(title="ogfr demo: occluded queries of the synthetic benchmark (%)")
     for col in ("method", "Rank-1", "Rank-5", "Rank-10", "mAP", "mINP", "time"):

@@ -26,15 +26,21 @@ def run(args: argparse.Namespace) -> int:
     from ogfr.cli.extract import prepare
 
     extractor, _cfg, data = prepare(args)
-    from ogfr.engine.evaluate import evaluate_model
+    from ogfr.engine.evaluate import evaluate_model, left_out
     from ogfr.engine.train import metrics_row
 
-    results, q, _g = evaluate_model(
+    results, q, g = evaluate_model(
         extractor, data.query, data.gallery, use_parts=not args.no_parts, rerank=args.rerank
     )
     from rich.console import Console
 
     Console().print(results.table(title=f"{data.name}: {args.checkpoint} (%)"))
+    unreadable = {"query": left_out(data.query, q), "gallery": left_out(data.gallery, g)}
+    if any(unreadable.values()):
+        print(
+            f"{len(unreadable['query'])} query and {len(unreadable['gallery'])} gallery image(s) unreadable, "
+            "left out of the evaluation (listed in the results JSON under 'unreadable')"
+        )
     out = args.out or args.checkpoint.with_name("results.json")
     payload = {
         "checkpoint": str(args.checkpoint),
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "rerank": bool(args.rerank),
         "parts": not args.no_parts and q.has_parts,
         "occlusion_code": extractor.codes.as_dict(),
+        "unreadable": unreadable,  # never substituted: left out of the metrics
         **metrics_row(results),
         "results": results.as_dict(),
     }

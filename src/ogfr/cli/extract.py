@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
     from ogfr.engine import dist
-    from ogfr.engine.evaluate import split_features
+    from ogfr.engine.evaluate import left_out, split_features
     from ogfr.io import atomic_path, atomic_write_json
 
     ranks = dist.init_distributed(args.device)  # torchrun: one process per rank, gloo on CPU, nccl on CUDA
@@ -146,11 +146,13 @@ def run(args: argparse.Namespace) -> int:
             "paths": list(feats.paths),
             "pids": feats.pids.tolist(),
             "camids": feats.camids.tolist(),
+            "unreadable": (unreadable := left_out(samples, feats)),  # left out, never substituted
         },
     )
     if parts is not None:
         parts.remove()
-    print(f"{len(samples)} {args.split} images -> {out} (+ {sidecar.name})")
+    skipped = f", {len(unreadable)} unreadable left out (listed in the sidecar)" if unreadable else ""
+    print(f"{len(feats)} of {len(samples)} {args.split} images -> {out} (+ {sidecar.name}){skipped}")
     return 0
 
 

@@ -13,13 +13,17 @@ from ogfr.metrics import Features, RankOptions, RankResults, evaluate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_features", "evaluate_model", "split_features"]
+__all__ = ["evaluate_features", "evaluate_model", "left_out", "split_features"]
 
 
 def split_features(
     extractor: FeatureExtractor, samples: Sequence[Any], description: str = "features", progress: bool = True
 ) -> Features:
-    """Features of data set samples (``ogfr.data.Sample``): their images, cameras and ids, in order."""
+    """Features of data set samples (``ogfr.data.Sample``): their images, cameras and ids, in order.
+
+    Evaluation never substitutes an image: an unreadable one is left out (with a warning), and
+    `left_out` lists which, for the report.
+    """
     if len(samples) == 0:
         raise ValueError(f"{description}: no images to extract features from")
     return extractor.embed(
@@ -28,7 +32,14 @@ def split_features(
         pids=[s.pid for s in samples],
         progress=progress,
         description=description,
+        skip_unreadable=True,
     )
+
+
+def left_out(samples: Sequence[Any], feats: Features) -> list[str]:
+    """Paths of ``samples`` that `split_features` left out of ``feats`` (unreadable images), in order."""
+    kept = set(feats.paths or ())
+    return [str(s.path) for s in samples if str(s.path) not in kept]
 
 
 def evaluate_features(

@@ -100,11 +100,17 @@ class _Images(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item, path = self.images[i], self.paths[i]
+        # Errors are returned, and raised by the main process: a DataLoader worker's exception loses its type.
         try:
-            pil = item if isinstance(item, Image.Image) else read_image(item)
-        except UnreadableImage as err:  # reported by the main process (a worker's exception loses its type)
-            return {"error": (err.path, err.reason)}
+            return self._item(i)
+        except UnreadableImage as err:
+            return {"unreadable": (err.path, err.reason)}
+        except (ValueError, OSError) as err:
+            return {"failed": str(err)}
+
+    def _item(self, i: int) -> dict[str, Any]:
+        item, path = self.images[i], self.paths[i]
+        pil = item if isinstance(item, Image.Image) else read_image(item)
         labels = None if self.labels is None else self.labels(path, pil)
         if labels is None:
             lab = torch.full(self.label_size, -1, dtype=torch.int64)
@@ -115,7 +121,7 @@ class _Images(torch.utils.data.Dataset):
                     f"{path or f'image {i}'}: part labels are {tuple(lab.shape)}, expected the label size "
                     f"{self.label_size}"
                 )
-        return {"img": self.transform(pil)[0], "labels": lab, "error": None}
+        return {"img": self.transform(pil)[0], "labels": lab}
 
 
 def _ids(values: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -179,8 +185,10 @@ class FeatureExtractor:
 
     def _batch(self, items: list[dict[str, Any]], z: torch.Tensor | None, camid: torch.Tensor) -> ModelInputs:
         for item in items:
-            if item["error"] is not None:
-                raise UnreadableImage(*item["error"])
+            if "unreadable" in item:
+                raise UnreadableImage(*item["unreadable"])
+            if "failed" in item:
+                raise ValueError(item["failed"])
         zb = self.codes.code(torch.stack([i["labels"] for i in items])) if z is None else z
         img = torch.stack([i["img"] for i in items])
         dev = self.device
@@ -232,11 +240,14 @@ class FeatureExtractor:
         pids: Sequence[int] | torch.Tensor | None = None,
         progress: bool = False,
         description: str = "features",
+        skip_unreadable: bool = False,
     ) -> Features:
         """Features of ``images`` (paths or PIL images), in batches; an unreadable image raises UnreadableImage.
 
         ``paths`` name PIL images (for file-reading label sources and ``Features.paths``); ``z`` (N, C)
         overrides the codes; ``camids`` the camera (default ``camid``); ``pids`` are recorded.
+        ``skip_unreadable``: leave unreadable images out instead (a warning each; the Features hold the
+        readable images' rows, ids and paths, in order), never substituting another image.
         """
         items = [images] if isinstance(images, str | os.PathLike | Image.Image) else list(images)
         z, cams = self._check(len(items), z, camids, paths, pids)
@@ -251,11 +262,23 @@ class FeatureExtractor:
         )
         was_training = self.model.training
         self.model.eval()
-        glob, parts, vis, codes = [], [], [], []
+        glob, parts, vis, codes, kept = [], [], [], [], []
         try:
             with _progress(description, len(items), progress) as advance:
                 for start, batch in zip(range(0, len(items), self.batch_size), loader, strict=True):
-                    rows = slice(start, start + len(batch))
+                    size, rows = len(batch), list(range(start, start + len(batch)))
+                    if skip_unreadable:
+                        for item in batch:
+                            if "unreadable" in item:
+                                log.warning(
+                                    "%s: %s; left out of the %s features", *item["unreadable"], description
+                                )
+                        rows = [r for r, item in zip(rows, batch, strict=True) if "unreadable" not in item]
+                        batch = [item for item in batch if "unreadable" not in item]
+                        if not batch:
+                            advance(size)
+                            continue
+                    kept += rows
                     x = self._batch(batch, None if z is None else z[rows], cams[rows])
                     with _autocast(self.device, self.amp):
                         out = self.model(x.img, x.z, x.camid)
@@ -263,16 +286,19 @@ class FeatureExtractor:
                     parts.append(F.normalize(out["parts"].float(), dim=-1).cpu())
                     vis.append(out["visibility"].bool().cpu())
                     codes.append(x.z.cpu())
-                    advance(len(batch))
+                    advance(size)
         finally:
             self.model.train(was_training)
+        if not kept:
+            raise ValueError(f"{description}: none of the {len(items)} images is readable")
+        names = [names[r] for r in kept]
         return Features(
             torch.cat(glob),
             torch.cat(parts),
             torch.cat(vis),
             z=torch.cat(codes),
-            pids=None if pids is None else _ids(pids),
-            camids=cams,
+            pids=None if pids is None else _ids(pids)[kept],
+            camids=cams[kept],
             paths=None if None in names else tuple(names),  # type: ignore[arg-type]
             model=self.model_id,
             name=description,

@@ -30,7 +30,7 @@ from ogfr.engine.build import build_model, code_settings, ensure_labels, load_da
 from ogfr.engine.checkpoint import capture_rng, load_checkpoint, load_weights, restore_rng, save_checkpoint
 from ogfr.engine.config import Config, save_config, to_dict
 from ogfr.engine.diagnostics import PROBE_IMAGES, HolisticProbe, agent_step_stats, agent_weights
-from ogfr.engine.evaluate import evaluate_model
+from ogfr.engine.evaluate import evaluate_model, left_out
 from ogfr.engine.features import CachedLabels, FeatureExtractor
 from ogfr.engine.jsonl import read_rows, write_rows
 from ogfr.engine.schedule import build_optimizer, lr_factor, set_lr, set_stem_frozen
@@ -562,6 +562,9 @@ class _Trainer:
                 rerank=cfg.train.rerank,
                 progress=self.progress,
             )
+            unreadable = [*left_out(self.test_data.query, q), *left_out(self.test_data.gallery, g)]
+            if unreadable:
+                log.warning("%d unreadable test image(s) left out of the evaluation", len(unreadable))
             row = metrics_row(results)
             self.final = dict(row)
             self.last_features = (q, g)

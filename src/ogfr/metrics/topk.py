@@ -100,13 +100,13 @@ def top_k(
             blocks = range(0, g_n, gallery_chunk)
             dist = torch.cat(
                 [feature_distance(q, gallery.select(slice(g0, g0 + gallery_chunk))) for g0 in blocks], 1
-            )
+            ).cpu()
             cols = torch.arange(g_n).expand(len(q), g_n)
         else:
             cols, dist = _candidate_distances(q, gallery, candidates[q0 : q0 + len(q)])
         if camera_filter:
             dist = dist.masked_fill(_protocol_mask(q, gallery, cols.clamp(min=0)), float("inf"))
-        idx, d = _pick(dist.cpu(), cols, k)
+        idx, d = _pick(dist, cols, k)
         index[q0 : q0 + len(q)], distance[q0 : q0 + len(q)] = idx, d.float()
     safe = index.clamp(min=0)
     shared = query.visibility.cpu()[:, None, :] & gallery.visibility.cpu()[safe]  # (Q, k, K)

@@ -6,7 +6,6 @@ feature producer (the embedder's ``embed`` and ``inputs``) and the index's searc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from ogfr.engine.features import FeatureExtractor
 from ogfr.images import read_image
 from ogfr.search.embed import Embedder
 from ogfr.search.index import Index
-
-log = logging.getLogger(__name__)
 
 
 def ranked_figure(
@@ -114,24 +111,3 @@ def erasing_figure_for(
         noise=noise,
         aucs=aucs,
     )
-
-
-def demo_figures(out: Path, runs: dict, num_images: int = 3) -> list[Path]:
-    """``ogfr demo`` figure hook: visibility (Figure 6b) and erasing (Figure 7) figures of the OGFR run.
-
-    Uses the run's model and the first query images of its last evaluation, with their codes z and cameras.
-    """
-    run = runs["OGFR"]
-    feats = run.query_features
-    if feats is None or feats.paths is None:
-        raise ValueError("the OGFR run has no evaluation features to draw from")
-    step = max(1, len(feats) // num_images)
-    pick = feats.select(list(range(0, step * num_images, step))[:num_images])
-    embedder = FeatureExtractor(run.model, run.codes)
-    args = dict(z=pick.z, camids=pick.camids)
-    made = [visibility_figure_for(embedder, pick.paths, Path(out) / "visibility.png", **args)]
-    try:
-        made.append(erasing_figure_for(embedder, pick.paths, Path(out) / "erasing.png", **args))
-    except ValueError as err:  # a model without an erasing agent (e.g. mask="none")
-        log.info("erasing figure skipped: %s", err)
-    return made

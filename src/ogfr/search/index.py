@@ -29,7 +29,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ogfr.io import atomic_path, atomic_write_text, make_dirs
-from ogfr.metrics.features import Features
+from ogfr.metrics import Features, top_k
 from ogfr.search.integrity import check_database, check_shard_arrays, shard_file
 from ogfr.search.records import Hit, ImageRecord, ModelIdentity, part_names, sha256_file
 
@@ -301,8 +301,6 @@ class Index:
         shortlists ``shortlist`` candidates per query, re-ranked exactly with eq. 25; ``auto`` = ``on`` from
         ``FAISS_THRESHOLD`` gallery images up. Features from another model are refused.
         """
-        from ogfr.metrics import top_k
-
         if top < 1:
             raise ValueError(f"top must be >= 1, got {top}")
         if faiss not in ("auto", "on", "off"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ogfr.engine.demo import BASELINE_OVERRIDES, run_demo
+from ogfr.studies.demo import BASELINE_OVERRIDES, run_demo
 
 TINY_MODEL = [
     "model.image_size=[64,32]",
@@ -36,8 +36,16 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
 
     kernels = f"{torch.get_num_threads()} threads and {torch.backends.cpu.get_cpu_capability()} CPU kernels"
     assert kernels in report  # what the numbers depend on besides the seed (README, Reproducibility)
-    for name in ("results.png", "ranked.png", "results.json", "ogfr/curves.png", "baseline/last.pt"):
+    for name in (
+        "results.png",
+        "ranked.png",
+        "visibility.png",
+        "erasing.png",
+        "results.json",
+        "ogfr/curves.png",
+    ):
         assert (tmp_path / "demo" / name).is_file(), name
+        assert f"({name})" in report or not name.endswith(".png"), name  # every figure is in the report
     from ogfr.engine import load_checkpoint
 
     base = load_checkpoint(tmp_path / "demo" / "baseline" / "last.pt")
@@ -45,11 +53,41 @@ def test_demo_writes_report_with_both_methods(synth_root: Path, tmp_path: Path) 
     assert load_checkpoint(tmp_path / "demo" / "ogfr" / "last.pt")["meta"]["step"] == 2
 
 
+def test_model_figures_of_a_run(synth_root: Path, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import torch
+    from PIL import Image
+
+    from ogfr.engine.config import preset_model
+    from ogfr.metrics import Features
+    from ogfr.model import OGFR
+    from ogfr.parsing import CodeSettings
+    from ogfr.studies.demo import model_figures
+    from ogfr.viz.erasing import erasing_figure_size
+    from ogfr.viz.visibility import visibility_figure_size
+
+    torch.manual_seed(0)
+    model = OGFR(preset_model("tiny"), num_classes=5, num_cameras=3).eval()
+    paths = sorted(str(p) for p in (synth_root / "query").glob("*.jpg"))[:6]
+    feats = Features(  # the record of a run's last evaluation: codes and cameras travel with it
+        torch.randn(6, 4),
+        z=torch.zeros(6, 4, dtype=torch.long),
+        camids=torch.tensor([0, 1, 2, 0, 1, 2]),
+        paths=paths,
+    )
+    run = SimpleNamespace(model=model, query_features=feats, codes=CodeSettings(label_size=(32, 16)))
+    made = model_figures(tmp_path, run, num_images=2)
+    assert [p.name for p in made] == ["visibility.png", "erasing.png"]
+    assert Image.open(made[0]).size == visibility_figure_size(2)
+    assert Image.open(made[1]).size == erasing_figure_size(2)
+
+
 def test_demo_data_cache_is_rebuilt_when_the_demo_settings_change(tmp_path: Path, monkeypatch) -> None:
     import dataclasses
 
     from ogfr.data.synth import SynthConfig, read_settings
-    from ogfr.engine.demo import demo_data_dir, ensure_demo_data
+    from ogfr.studies.demo import demo_data_dir, ensure_demo_data
 
     monkeypatch.setenv("OGFR_CACHE", str(tmp_path / "cache"))
     settings = {"cfg": SynthConfig.tiny()}

@@ -1,5 +1,5 @@
 """The rows of the paper's ablation studies (Tables 4-8, Figure 4) as config switches, and the paper's
-Occluded-Duke numbers beside each row (``ogfr.ablation`` trains and tabulates them).
+Occluded-Duke numbers beside each row (``ogfr.studies.ablation`` trains and tabulates them).
 
 A row is the full model (``FULL``) with the switches its table varies changed; every row sets every
 switch explicitly, so rows of different tables that are the same model (Table 5's agent row, Table 6's

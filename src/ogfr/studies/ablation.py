@@ -1,6 +1,6 @@
 """The ablation studies of the paper (Tables 4-8, Figure 4) on the synthetic occluded benchmark.
 
-Each row of a table (``ogfr.ablation_rows``) is a set of config overrides applied to one training
+Each row of a table (``ogfr.studies.ablation_rows``) is a set of config overrides applied to one training
 preset: the full model's switches, with the ones that row's table varies changed. Every row is trained with the same
 budget and several seeds, evaluated on the occluded queries, and aggregated (mean and sample standard
 deviation over seeds) into a Markdown table next to the paper's numbers.
@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ogfr.ablation_rows import ALL_TABLES, AUC_TABLES, COLUMNS, TITLES, AblationRow, fmt_value
 from ogfr.io import atomic_write_json, atomic_write_text
+from ogfr.studies.ablation_rows import ALL_TABLES, AUC_TABLES, COLUMNS, TITLES, AblationRow, fmt_value
 
 log = logging.getLogger(__name__)
 

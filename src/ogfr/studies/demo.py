@@ -1,7 +1,9 @@
 """``ogfr demo``: synthetic occluded benchmark -> labels -> OGFR and the single-branch baseline -> report.
 
 Both models get the same budget (epochs x steps, batch, optimizer); the difference is only the method
-switches (baseline: ``model.oavit=false model.fep=none model.kd=false``, the Table 4 baseline).
+switches (baseline: ``model.oavit=false model.fep=none model.kd=false``, the Table 4 baseline). The report
+shows the results, the training curves and the paper's figures drawn from the runs' last evaluation:
+ranked lists (Figure 8), visibility (Figure 6b) and the erasing mask (Figure 7).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,11 @@ __all__ = [
     "demo_cache_dir",
     "demo_data_dir",
     "ensure_demo_data",
+    "model_figures",
     "run_demo",
 ]
 
 BASELINE_OVERRIDES = ("model.oavit=false", "model.fep=none", "model.kd=false")
-
-# Extra figures drawn after both runs: callables (report_dir, runs) -> list of PNG paths. The
-# search/figures helpers can append theirs here (e.g. visibility or erasing figures of the OGFR run).
-FigureHook = Callable[[Path, dict[str, Any]], list[Path]]
 
 
 @dataclasses.dataclass
@@ -81,7 +80,6 @@ def run_demo(
     fast: bool = False,
     overrides: Sequence[str] = (),
     progress: bool = True,
-    figure_hooks: Sequence[FigureHook] = (),
 ) -> DemoResult:
     """The whole demo; writes ``out/report.md``, ``out/results.png``, ``out/<method>/`` run folders."""
     from ogfr.engine.train import train
@@ -113,11 +111,6 @@ def run_demo(
         seconds[name] = time.perf_counter() - t0
         results[name] = dict(runs[name].final)
     figures = _figures(out, runs, results)
-    for hook in figure_hooks:
-        try:
-            figures.extend(hook(out, runs))
-        except Exception as err:  # a figure must not sink the demo
-            log.warning("figure hook %s failed: %s", getattr(hook, "__name__", hook), err)
     seconds["total"] = time.perf_counter() - t_start
     report = write_report(out, root, methods, runs, results, seconds, figures, fast)
     return DemoResult(out, results, seconds, report)
@@ -128,11 +121,36 @@ def _figures(out: Path, runs: dict[str, Any], results: dict[str, dict[str, float
 
     figures = [results_bar_chart(results, out / "results.png", title="synthetic occluded queries")]
     figures += [r.run_dir / "curves.png" for r in runs.values() if (r.run_dir / "curves.png").is_file()]
-    try:
-        figures.append(_ranked(out, runs))
-    except Exception as err:
-        log.warning("ranked-list figure skipped: %s", err)
+    for name, draw in (
+        ("ranked-list", lambda: [_ranked(out, runs)]),
+        ("model", lambda: model_figures(out, runs["OGFR"])),
+    ):
+        try:
+            figures.extend(draw())
+        except Exception as err:  # a figure must not sink the demo
+            log.warning("%s figures skipped: %s", name, err)
     return figures
+
+
+def model_figures(out: Path, run: Any, num_images: int = 3) -> list[Path]:
+    """Visibility (Figure 6b) and erasing (Figure 7) figures of a run's model on a few query images of its
+    last evaluation, with the codes z and cameras they were evaluated with."""
+    from ogfr.engine.features import FeatureExtractor
+    from ogfr.search.figures import erasing_figure_for, visibility_figure_for
+
+    feats = run.query_features
+    if feats is None or feats.paths is None:
+        raise ValueError("the run has no evaluation features to draw from")
+    step = max(1, len(feats) // num_images)
+    pick = feats.select(list(range(0, step * num_images, step))[:num_images])
+    extractor = FeatureExtractor(run.model, run.codes)
+    inputs = dict(z=pick.z, camids=pick.camids)
+    made = [visibility_figure_for(extractor, pick.paths, Path(out) / "visibility.png", **inputs)]
+    try:
+        made.append(erasing_figure_for(extractor, pick.paths, Path(out) / "erasing.png", **inputs))
+    except ValueError as err:  # a model without an erasing agent (e.g. mask="none")
+        log.info("erasing figure skipped: %s", err)
+    return made
 
 
 def _ranked(out: Path, runs: dict[str, Any], num_queries: int = 4, top: int = 5) -> Path:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ogfr import ablation
-from ogfr.ablation import aggregate, format_table, plan_runs, run_study, seed_list
-from ogfr.ablation_rows import (
+from ogfr.io import atomic_write_json
+from ogfr.studies import ablation
+from ogfr.studies.ablation import aggregate, format_table, plan_runs, run_study, seed_list
+from ogfr.studies.ablation_rows import (
     FIG4,
     FULL,
     TABLE4,
@@ -21,7 +22,6 @@ from ogfr.ablation_rows import (
     AblationRow,
     select_rows,
 )
-from ogfr.io import atomic_write_json
 
 
 def _row(key: str):
@@ -219,7 +219,7 @@ def test_broken_result_file_is_reported(tmp_path: Path):
         run_study([_row("t4_baseline")], [0], tmp_path, lambda o, d: {"rank1": 0.1, "map": 0.1})
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.mark.parametrize("row", select_rows("all"), ids=lambda r: r.key)
@@ -306,7 +306,7 @@ def test_report_only_tabulates_finished_runs(tmp_path: Path):
 
 
 def test_agent_rows_are_table5_plus_the_other_reading_and_share_table5_runs(tmp_path: Path):
-    from ogfr.ablation_rows import AGENT, BEST_READING, TABLE5
+    from ogfr.studies.ablation_rows import AGENT, BEST_READING, TABLE5
 
     assert [r.key for r in select_rows("agent")] == [r.key for r in AGENT]
     assert "ag_none" not in {r.key for r in select_rows("all")}  # not a paper table
