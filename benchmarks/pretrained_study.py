@@ -26,11 +26,12 @@ from pathlib import Path
 
 from ogfr.io import atomic_write_json, atomic_write_text
 from ogfr.studies.ablation import RESULT_FILE, aggregate, read_result
+from ogfr.studies.ablation_rows import BASELINE as BASELINE_ROW
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CUHK01 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cuhk01"
-BASELINE = ["model.oavit=false", "model.fep=none", "model.kd=false"]
+BASELINE = BASELINE_ROW.change_overrides()  # Table 4 row 1 (data.occlusion_p=0.5 included)
 # key -> (label, preset, overrides)
 ROWS: dict[str, tuple[str, Path, list[str]]] = {
     "a_baseline_scratch": ("(a) baseline, from scratch (demo preset)", CONFIGS / "demo.yaml", BASELINE),
