@@ -153,7 +153,7 @@ def ddp_world_size_1(
     from torch.nn.parallel import DistributedDataParallel
 
     from ogfr.bench.common import build_model
-    from ogfr.engine.train import _TrainStep
+    from ogfr.engine.train import TrainStep
     from ogfr.losses import LossConfig, OGFRCriterion
 
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -167,7 +167,7 @@ def ddp_world_size_1(
     )
     try:
         ddp = DistributedDataParallel(
-            _TrainStep(wrapped_model),
+            TrainStep(wrapped_model),
             device_ids=[device.index or 0] if device.type == "cuda" else None,
             find_unused_parameters=True,
         )

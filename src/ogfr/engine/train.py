@@ -41,7 +41,7 @@ from ogfr.parsing.codes import CodeSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TIMING_KEYS", "TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TIMING_KEYS", "TrainResult", "TrainStep", "TrainingDiverged", "train"]
 
 # metrics.jsonl columns that are wall-clock timings (differ between identical runs; everything else repeats)
 TIMING_KEYS = ("images_per_s", "epoch_time_s", "data_time_s")
@@ -68,7 +68,7 @@ class TrainResult:
     codes: CodeSettings | None = None  # how the model's z was made (stored in its checkpoints)
 
 
-class _TrainStep(nn.Module):
+class TrainStep(nn.Module):
     """``forward(batch) = model.forward_train(batch)``, so DDP and torch.compile see the training graph."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -167,7 +167,7 @@ class _Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         fp16 = cfg.train.amp == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-        step_module: nn.Module = _TrainStep(self.model)
+        step_module: nn.Module = TrainStep(self.model)
         if info.distributed:
             step_module = nn.parallel.DistributedDataParallel(
                 step_module,
