@@ -49,6 +49,9 @@ def test_run_folder_contents(trained_run) -> None:
 def test_agent_diagnostics_in_every_epoch_row(trained_run) -> None:
     out, _, cfg = trained_run
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # the untrained agent's score (the control), once, in the first row
+    assert 0.0 <= rows[0]["stat_noise_auc_holistic_init"] <= 1.0
+    assert not any("stat_noise_auc_holistic_init" in row for row in rows[1:])
     for row in rows:
         assert 0.0 < row["stat_m_mean_hp"] < 1.0 and row["stat_m_std_hp"] >= 0.0
         assert 0.0 < row["stat_entropy_hp"] <= 0.6932  # Bernoulli entropy, at most log 2 nats

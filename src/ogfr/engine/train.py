@@ -341,6 +341,10 @@ class _Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
         if info.rank > 0 and not resume:  # same initial weights everywhere, different augmentations
             torch.manual_seed(cfg.train.seed * 7919 + info.rank * 104729)
+        # the untrained agent's score: what its random G makes of the state I before any reward (a control)
+        init_auc = (
+            self.probe.noise_auc(self.model, self.device) if self.probe is not None and step == 0 else None
+        )
         for epoch in range(start_epoch, cfg.train.epochs):
             first = skip if epoch == start_epoch else 0
             row, step = self._epoch(epoch, first, step, on_step, running if first else None)
@@ -351,6 +355,8 @@ class _Trainer:
             row.update(agent_weights(self.model))
             if self.probe is not None:
                 row["stat_noise_auc_holistic"] = self.probe.noise_auc(self.model, self.device)
+                if init_auc is not None and epoch == 0:
+                    row["stat_noise_auc_holistic_init"] = init_auc
             if info.is_main:
                 history.append(row)
                 write_rows(self.run_dir / "metrics.jsonl", history)
